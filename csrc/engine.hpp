@@ -1,0 +1,135 @@
+// engine.hpp — all shards of one index, answered together.
+//
+// Queries arrive as 64-bit ids, are checked against the token range once,
+// narrowed to the shard token type, and answered on every shard; counts sum.
+// Batched calls split work across threads by an atomic cursor (dynamic
+// scheduling), so a busy core slows them down only by its share.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "sa_index.hpp"
+
+namespace infinigram {
+
+struct ShardSpec {
+    std::string tokens, sa, doc_offsets;
+    int ptr_width;
+};
+
+/// Number of worker threads for `requested` (0 = all hardware threads).
+inline int resolve_threads(int requested) {
+    if (requested > 0) return requested;
+    unsigned h = std::thread::hardware_concurrency();
+    return h == 0 ? 1 : static_cast<int>(h);
+}
+
+template <class Tok>
+class Engine {
+public:
+    explicit Engine(const std::vector<ShardSpec>& specs) {
+        uint64_t base = 0;
+        for (const auto& s : specs) {
+            shards_.push_back(std::make_unique<SAShard<Tok>>(s.tokens, s.sa, s.doc_offsets, s.ptr_width));
+            doc_base_.push_back(base);
+            base += shards_.back()->n_docs();
+            n_tokens_ += shards_.back()->n_tokens();
+        }
+        doc_base_.push_back(base);
+    }
+
+    size_t n_shards() const { return shards_.size(); }
+    uint64_t n_docs() const { return doc_base_.back(); }
+    uint64_t n_tokens() const { return n_tokens_; }
+    const SAShard<Tok>& shard(size_t s) const { return *shards_.at(s); }
+    uint64_t doc_base(size_t s) const { return doc_base_.at(s); }
+
+    /// Converts ids to tokens; throws std::invalid_argument for ids outside [0, separator).
+    static void convert(const int64_t* ids, size_t m, std::vector<Tok>& out) {
+        out.resize(m);
+        for (size_t i = 0; i < m; ++i) {
+            if (ids[i] < 0 || static_cast<uint64_t>(ids[i]) >= static_cast<uint64_t>(separator_of<Tok>()))
+                throw std::invalid_argument("token id " + std::to_string(ids[i]) + " is outside [0, " +
+                                            std::to_string(static_cast<uint64_t>(separator_of<Tok>())) +
+                                            ") for this index's token width");
+            out[i] = static_cast<Tok>(ids[i]);
+        }
+    }
+
+    /// Occurrences of q summed over shards; the empty query counts real tokens.
+    uint64_t count(const Tok* q, size_t m) const {
+        if (m == 0) return n_tokens_;
+        uint64_t c = 0;
+        for (const auto& s : shards_) c += s->find(q, m).size();
+        return c;
+    }
+
+    std::vector<Range> find(const Tok* q, size_t m) const {
+        std::vector<Range> r;
+        r.reserve(shards_.size());
+        for (const auto& s : shards_) r.push_back(s->find(q, m));
+        return r;
+    }
+
+    /// counts[i] = count(flat[offsets[i], offsets[i+1])). Ids must be valid.
+    void count_many(const int64_t* flat, const int64_t* offsets, size_t nq, uint64_t* counts, int threads) const {
+        const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nq / 64 + 1)));
+        std::atomic<size_t> cursor{0};
+        constexpr size_t kGrain = 256;
+        auto work = [&] {
+            std::vector<Tok> buf;
+            for (;;) {
+                size_t s = cursor.fetch_add(kGrain);
+                if (s >= nq) break;
+                size_t e = std::min(nq, s + kGrain);
+                for (size_t i = s; i < e; ++i) {
+                    size_t a = static_cast<size_t>(offsets[i]), b = static_cast<size_t>(offsets[i + 1]);
+                    buf.resize(b - a);
+                    for (size_t k = a; k < b; ++k) buf[k - a] = static_cast<Tok>(flat[k]);
+                    counts[i] = count(buf.data(), buf.size());
+                }
+            }
+        };
+        if (nt == 1) { work(); return; }
+        std::vector<std::thread> pool;
+        for (int t = 1; t < nt; ++t) pool.emplace_back(work);
+        work();
+        for (auto& th : pool) th.join();
+    }
+
+    /// Up to `limit` occurrences (global doc index, offset in doc text), in
+    /// shard order then SA order.
+    void locate(const Tok* q, size_t m, uint64_t limit, std::vector<uint64_t>& docs,
+                std::vector<uint64_t>& offs) const {
+        for (size_t s = 0; s < shards_.size() && docs.size() < limit; ++s) {
+            Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
+            for (uint64_t k = r.lo; k < r.hi && docs.size() < limit; ++k) {
+                auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
+                docs.push_back(doc_base_[s] + d.first);
+                offs.push_back(d.second);
+            }
+        }
+    }
+
+    /// (shard, local doc) of a global document index.
+    std::pair<size_t, uint64_t> resolve_doc(uint64_t doc) const {
+        if (doc >= n_docs()) throw std::out_of_range("document index " + std::to_string(doc) + " out of range [0, " +
+                                                     std::to_string(n_docs()) + ")");
+        size_t s = static_cast<size_t>(std::upper_bound(doc_base_.begin(), doc_base_.end(), doc) -
+                                       doc_base_.begin()) - 1;  // last shard whose base <= doc
+        return {s, doc - doc_base_[s]};
+    }
+
+private:
+    std::vector<std::unique_ptr<SAShard<Tok>>> shards_;
+    std::vector<uint64_t> doc_base_;
+    uint64_t n_tokens_ = 0;
+};
+
+}  // namespace infinigram

@@ -1,0 +1,103 @@
+// sa_build.hpp — build a shard's suffix array file from its token file.
+//
+//   build_suffix_array_file(tokens_path, sa_path, token_width, threads, tick) -> ptr_width
+//
+// Reads the token file (memory-mapped), runs SA-IS (sais.hpp) with 32-bit
+// entries when the shard has < 2^31 positions and 64-bit entries above, and
+// writes the SA packed to ptr_width_for(n) bytes per entry, little endian.
+// u32 tokens are remapped to a dense alphabet first (the separator 2^32-1
+// becomes max_real+1), so bucket arrays stay vocabulary-sized.
+// Peak memory: token file + n * sizeof(Idx) (+ n * 4 for u32 remapping).
+#pragma once
+
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sais.hpp"
+#include "text.hpp"
+
+namespace infinigram {
+
+namespace build_detail {
+
+template <class Idx>
+void write_packed(const Idx* SA, uint64_t n, int w, const std::string& path) {
+    std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+    if (!f) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+    if (static_cast<size_t>(w) == sizeof(Idx)) {
+        if (n && std::fwrite(SA, sizeof(Idx), n, f.get()) != n)
+            throw std::runtime_error("write failed for " + path + ": " + std::strerror(errno));
+    } else {
+        constexpr uint64_t kChunk = 1 << 20;
+        std::vector<uint8_t> buf(kChunk * static_cast<size_t>(w));
+        for (uint64_t s = 0; s < n; s += kChunk) {
+            uint64_t e = std::min(n, s + kChunk);
+            uint8_t* o = buf.data();
+            for (uint64_t i = s; i < e; ++i) {
+                uint64_t v = static_cast<uint64_t>(SA[i]);
+                std::memcpy(o, &v, static_cast<size_t>(w));  // little-endian host
+                o += w;
+            }
+            size_t bytes = static_cast<size_t>(o - buf.data());
+            if (std::fwrite(buf.data(), 1, bytes, f.get()) != bytes)
+                throw std::runtime_error("write failed for " + path + ": " + std::strerror(errno));
+        }
+    }
+    if (std::fflush(f.get()) != 0 || ::fsync(::fileno(f.get())) != 0)
+        throw std::runtime_error("write failed for " + path + ": " + std::strerror(errno));
+}
+
+template <class Char, class Idx>
+void build_typed(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w, int threads,
+                 const sais_detail::Tick& tick) {
+    std::vector<Idx> SA(n);
+    suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), SA.data(), threads, tick);
+    write_packed<Idx>(SA.data(), n, w, sa_path);
+}
+
+template <class Char>
+void build_any_idx(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w, int threads,
+                   const sais_detail::Tick& tick) {
+    if (n < (uint64_t(1) << 31) - 2)
+        build_typed<Char, int32_t>(T, n, K, sa_path, w, threads, tick);
+    else
+        build_typed<Char, int64_t>(T, n, K, sa_path, w, threads, tick);
+}
+
+}  // namespace build_detail
+
+/// Builds `sa_path` from `tokens_path`; returns the pointer width in bytes.
+inline int build_suffix_array_file(const std::string& tokens_path, const std::string& sa_path, int token_width,
+                                   int threads, const sais_detail::Tick& tick) {
+    if (token_width != 1 && token_width != 2 && token_width != 4)
+        throw std::invalid_argument("token_width must be 1, 2 or 4, got " + std::to_string(token_width));
+    MappedFile f(tokens_path);
+    if (f.size() % static_cast<size_t>(token_width) != 0)
+        throw std::invalid_argument(tokens_path + ": size " + std::to_string(f.size()) +
+                                    " is not a multiple of the token width " + std::to_string(token_width));
+    const uint64_t n = f.size() / static_cast<size_t>(token_width);
+    const int w = ptr_width_for(n);
+    f.advise(MADV_WILLNEED);
+    if (token_width == 1) {
+        build_detail::build_any_idx<uint8_t>(f.data(), n, 256, sa_path, w, threads, tick);
+    } else if (token_width == 2) {
+        build_detail::build_any_idx<uint16_t>(reinterpret_cast<const uint16_t*>(f.data()), n, 65536, sa_path, w,
+                                              threads, tick);
+    } else {
+        const uint32_t* src = reinterpret_cast<const uint32_t*>(f.data());
+        const uint32_t sep = separator_of<uint32_t>();
+        uint32_t mx = 0;
+        for (uint64_t i = 0; i < n; ++i)
+            if (src[i] != sep && src[i] > mx) mx = src[i];
+        if (mx >= (uint32_t(1) << 31) - 2)
+            throw std::invalid_argument("u32 token ids must be < 2^31 - 2 for construction");
+        std::vector<uint32_t> T(n);
+        for (uint64_t i = 0; i < n; ++i) T[i] = src[i] == sep ? mx + 1 : src[i];
+        build_detail::build_any_idx<uint32_t>(T.data(), n, uint64_t(mx) + 2, sa_path, w, threads, tick);
+    }
+    return w;
+}
+
+}  // namespace infinigram

@@ -1,0 +1,125 @@
+// sa_index.hpp — exact search over one shard's suffix array.
+//
+// A shard is three memory-mapped files: tokens (Tok[n]), the suffix array
+// (n entries of ptr_width bytes) and document offsets (u64[n_docs + 1], the
+// position of each document's separator, then n).
+//
+//   find(q, m)        -> [lo, hi) SA ranks of suffixes starting with q    O(m log n)
+//   count(q, m)       -> hi - lo                                           O(m log n)
+//   suffix_at(rank)   -> text position                                     O(1)
+//   doc_of(pos)       -> (local doc, offset in its text)                   O(log n_docs)
+//
+// Suffixes compare as token strings with the end of the shard smaller than any
+// token, which is the order SA-IS produced. The separator is the largest token
+// value, so a query made of real tokens never matches across documents.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "text.hpp"
+
+namespace infinigram {
+
+struct Range {
+    uint64_t lo = 0, hi = 0;
+    uint64_t size() const { return hi - lo; }
+};
+
+template <class Tok>
+class SAShard {
+public:
+    SAShard(const std::string& tokens_path, const std::string& sa_path, const std::string& doc_offsets_path,
+            int ptr_width)
+        : tokens_(tokens_path), sa_(sa_path), docs_(doc_offsets_path), w_(ptr_width) {
+        if (ptr_width < 1 || ptr_width > 8) throw std::invalid_argument("ptr_width must be in 1..8");
+        if (tokens_.size() % sizeof(Tok) != 0)
+            throw std::invalid_argument(tokens_path + ": size is not a multiple of the token width");
+        n_ = tokens_.size() / sizeof(Tok);
+        if (sa_.size() != n_ * static_cast<uint64_t>(w_))
+            throw std::invalid_argument(sa_path + ": size " + std::to_string(sa_.size()) + " != " +
+                                        std::to_string(n_) + " positions x " + std::to_string(w_) + " bytes");
+        if (docs_.size() % 8 != 0 || docs_.size() < 8)
+            throw std::invalid_argument(doc_offsets_path + ": not an array of u64 offsets");
+        n_docs_ = docs_.size() / 8 - 1;
+        T_ = reinterpret_cast<const Tok*>(tokens_.data());
+        SA_ = sa_.data();
+        D_ = reinterpret_cast<const uint64_t*>(docs_.data());
+        if (D_[n_docs_] != n_)
+            throw std::invalid_argument(doc_offsets_path + ": last offset != number of positions");
+    }
+
+    uint64_t n_positions() const { return n_; }
+    uint64_t n_docs() const { return n_docs_; }
+    uint64_t n_tokens() const { return n_ - n_docs_; }
+    const Tok* tokens() const { return T_; }
+
+    uint64_t suffix_at(uint64_t rank) const { return load_le(SA_ + rank * static_cast<uint64_t>(w_), w_); }
+
+    /// Compares the suffix at `pos` with q[0, m): <0 if the suffix sorts
+    /// before q, 0 if q is a prefix of it, >0 if after.
+    int compare(uint64_t pos, const Tok* q, size_t m) const {
+        const uint64_t avail = n_ - pos;
+        const size_t k = avail < m ? static_cast<size_t>(avail) : m;
+        const Tok* s = T_ + pos;
+        for (size_t i = 0; i < k; ++i) {
+            if (s[i] != q[i]) return s[i] < q[i] ? -1 : 1;
+        }
+        return k < m ? -1 : 0;  // a suffix that ends inside q is smaller
+    }
+
+    /// The SA range of suffixes that start with q[0, m). m == 0: the whole SA.
+    Range find(const Tok* q, size_t m) const {
+        if (m == 0) return Range{0, n_};
+        uint64_t lo = 0, hi = n_;
+        // Narrow [lo, hi) until some mid matches; then split into two bounds.
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            int c = compare(suffix_at(mid), q, m);
+            if (c < 0) {
+                lo = mid + 1;
+            } else if (c > 0) {
+                hi = mid;
+            } else {
+                // lower bound in [lo, mid], upper bound in (mid, hi]
+                uint64_t a = lo, b = mid;
+                while (a < b) {
+                    uint64_t x = a + (b - a) / 2;
+                    if (compare(suffix_at(x), q, m) < 0) a = x + 1;
+                    else b = x;
+                }
+                uint64_t c2 = mid + 1, d = hi;
+                while (c2 < d) {
+                    uint64_t x = c2 + (d - c2) / 2;
+                    if (compare(suffix_at(x), q, m) <= 0) c2 = x + 1;
+                    else d = x;
+                }
+                return Range{a, c2};
+            }
+        }
+        return Range{lo, lo};
+    }
+
+    /// (local document index, offset of pos within that document's text).
+    /// pos must not be a separator position.
+    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const {
+        const uint64_t* it = std::upper_bound(D_, D_ + n_docs_ + 1, pos);
+        uint64_t d = static_cast<uint64_t>(it - D_) - 1;
+        return {d, pos - D_[d] - 1};
+    }
+
+    /// Token span [start, end) of local document d's text.
+    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return {D_[d] + 1, D_[d + 1]}; }
+
+private:
+    MappedFile tokens_, sa_, docs_;
+    int w_;
+    uint64_t n_ = 0, n_docs_ = 0;
+    const Tok* T_ = nullptr;
+    const uint8_t* SA_ = nullptr;
+    const uint64_t* D_ = nullptr;
+};
+
+}  // namespace infinigram

@@ -1,0 +1,332 @@
+// sais.hpp — suffix array construction by induced sorting (SA-IS).
+//
+// Algorithm: Nong, Zhang & Chan, "Two Efficient Algorithms for Linear Time
+// Suffix Array Construction" (2009). The text is compared with a virtual
+// sentinel at its end that is smaller than every symbol.
+//
+//   suffix_array(T, n, K, SA)   T: symbols in [0, K); SA: n entries (signed Idx)
+//
+// Time O(n) per level (levels shrink by at least half), so O(n) overall.
+// Space: the SA itself (n * sizeof(Idx)), one type bit per symbol per level,
+// and bucket arrays of K entries at level 0 (K <= 2^32 is the caller's job to
+// keep small: remap sparse alphabets first). Recursive levels keep their
+// reduced string and buckets inside the SA's free space whenever it fits.
+//
+// Engineering: the induce loops prefetch the text ahead of the scan (the scan
+// reads SA sequentially but T at random), and L/S-type information is carried
+// in the sign of SA entries, so the hot loops touch no type bitmap.
+// Optionally a helper thread runs ahead of the induce scans and pulls the text
+// lines they will need into the shared cache; the scanning thread never waits
+// for it, so a busy second core can only make it as slow as one thread.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <functional>
+#include <stdexcept>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+namespace infinigram {
+namespace sais_detail {
+
+/// One bit per position: 1 = S-type suffix.
+class TypeBits {
+public:
+    explicit TypeBits(size_t n) : w_((n + 64) / 64, 0) {}
+    void set(size_t i) { w_[i >> 6] |= uint64_t(1) << (i & 63); }
+    void set_word(size_t k, uint64_t w) { w_[k] = w; }
+    bool s(size_t i) const { return (w_[i >> 6] >> (i & 63)) & 1; }
+    /// i > 0 and i is S-type and i-1 is L-type.
+    bool lms(size_t i) const { return i > 0 && s(i) && !s(i - 1); }
+    /// Calls f(i) for every LMS position i, from the last to the first.
+    template <class F>
+    void for_each_lms_desc(F&& f) const {
+        for (size_t k = w_.size(); k-- > 0;) {
+            const uint64_t carry = k == 0 ? 1 : (w_[k - 1] >> 63);
+            uint64_t b = w_[k] & ~((w_[k] << 1) | carry);
+            while (b) {
+                const int hi = 63 - __builtin_clzll(b);
+                f(k * 64 + static_cast<size_t>(hi));
+                b &= ~(uint64_t(1) << hi);
+            }
+        }
+    }
+
+private:
+    std::vector<uint64_t> w_;
+};
+
+/// Called at stage boundaries with the finished fraction of the work in [0, 1].
+using Tick = std::function<void(double)>;
+
+/// Prefetch distance, in SA entries, of the induce scans.
+constexpr long kPrefetch = 24;
+
+/// Runs ahead of a sequential SA scan and touches T[SA[i]-1], so the scanning
+/// thread finds those lines in cache. It never blocks the scan: it reads a
+/// published scan position and stays within a window ahead of it.
+template <class Char, class Idx>
+class Lookahead {
+public:
+    Lookahead(const Char* T, const Idx* SA, Idx n, bool forward, bool enabled)
+        : T_(T), SA_(SA), n_(n), forward_(forward) {
+        if (enabled && n >= (Idx(1) << 20)) th_ = std::thread([this] { run(); });
+    }
+    ~Lookahead() { stop(); }
+    void publish(Idx scan_done) { pos_.store(scan_done, std::memory_order_relaxed); }
+    void stop() {
+        done_.store(true, std::memory_order_relaxed);
+        if (th_.joinable()) th_.join();
+    }
+    bool active() const { return th_.joinable(); }
+
+private:
+    void run() {
+        // Touch entries in [done + kLead, done + kLead + kWindow) (in scan order).
+        constexpr Idx kLead = 256, kWindow = 8192;
+        Idx next = 0;  // scan-order index of the next entry to touch
+        volatile uint64_t sink = 0;
+        uint64_t acc = 0;
+        while (!done_.load(std::memory_order_relaxed)) {
+            Idx done = pos_.load(std::memory_order_relaxed);
+            if (next < done + kLead) next = done + kLead;
+            Idx stop = std::min<Idx>(done + kLead + kWindow, n_);
+            if (next >= stop) {
+                if (next >= n_) break;
+                std::this_thread::yield();
+                continue;
+            }
+            for (; next < stop; ++next) {
+                Idx i = forward_ ? next : n_ - 1 - next;
+                Idx j = reinterpret_cast<const std::atomic<Idx>*>(SA_ + i)->load(std::memory_order_relaxed);
+                if (j < 0) j = ~j;
+                if (j > 1) acc += T_[j - 1] + T_[j - 2];
+            }
+        }
+        sink = acc;
+        (void)sink;
+    }
+
+    const Char* T_;
+    const Idx* SA_;
+    Idx n_;
+    bool forward_;
+    std::atomic<Idx> pos_{0};
+    std::atomic<bool> done_{false};
+    std::thread th_;
+};
+
+template <class Idx>
+struct Buckets {
+    Idx* cnt;   // K counts
+    Idx* ptr;   // K working pointers
+    Idx K;
+    std::vector<Idx> own;
+
+    Buckets(Idx K_, Idx* spare, size_t spare_len) : K(K_) {
+        if (spare != nullptr && spare_len >= 2 * static_cast<size_t>(K)) {
+            cnt = spare;
+            ptr = spare + K;
+        } else {
+            own.assign(2 * static_cast<size_t>(K), 0);
+            cnt = own.data();
+            ptr = own.data() + K;
+        }
+    }
+    void starts() {
+        Idx s = 0;
+        for (Idx c = 0; c < K; ++c) { ptr[c] = s; s += cnt[c]; }
+    }
+    void ends() {
+        Idx s = 0;
+        for (Idx c = 0; c < K; ++c) { s += cnt[c]; ptr[c] = s; }
+    }
+};
+
+/// Induced sort: from the LMS entries placed at the ends of their buckets,
+/// first all L-type suffixes (left-to-right scan), then all S-type suffixes
+/// (right-to-left scan). Entry signs: during the L scan a non-negative entry j
+/// asks to induce j-1 (which is L-type); a negative one (~j) means j-1 is
+/// S-type and is left for the S scan, which flips it back.
+template <class Char, class Idx>
+void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool helper, bool flip_s = true) {
+    // ---- L-type suffixes, left to right.
+    B.starts();
+    {
+        Lookahead<Char, Idx> la(T, SA, n, true, helper);
+        Idx j = n - 1;
+        SA[B.ptr[T[j]]++] = (j > 0 && T[j - 1] < T[j]) ? ~j : j;
+        Idx* const ptr = B.ptr;
+        for (Idx i = 0; i < n; ++i) {
+            if (i + kPrefetch < n) {
+                Idx f = SA[i + kPrefetch];
+                __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+            }
+            if ((i & 4095) == 0 && la.active()) la.publish(i);
+            j = SA[i];
+            SA[i] = ~j;
+            if (j > 0) {
+                --j;
+                const Char c0 = T[j];
+                SA[ptr[c0]++] = (j > 0 && T[j - 1] < c0) ? ~j : j;
+            }
+        }
+    }
+    // ---- S-type suffixes, right to left.
+    B.ends();
+    {
+        Lookahead<Char, Idx> la(T, SA, n, false, helper);
+        Idx* const ptr = B.ptr;
+        for (Idx i = n - 1; i >= 0; --i) {
+            if (i >= kPrefetch) {
+                Idx f = SA[i - kPrefetch];
+                __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+            }
+            if ((i & 4095) == 0 && la.active()) la.publish(n - 1 - i);
+            Idx j = SA[i];
+            if (j > 0) {
+                --j;
+                const Char c0 = T[j];
+                SA[--ptr[c0]] = (j == 0 || T[j - 1] > c0) ? ~j : j;
+            } else if (flip_s) {
+                SA[i] = ~j;
+            }
+        }
+    }
+}
+
+/// Classifies every position (S = 1) into `t`; returns the number of LMS positions.
+template <class Char, class Idx>
+Idx classify(const Char* T, Idx n, TypeBits& t) {
+    Idx m = 0;
+    bool s_next = false;  // position n-1 is L-type (the sentinel is smaller)
+    uint64_t word = 0;
+    for (Idx i = n - 2; i >= 0; --i) {
+        const bool s = T[i] < T[i + 1] || (T[i] == T[i + 1] && s_next);
+        m += static_cast<Idx>(s_next & !s);  // i+1 is LMS
+        word |= uint64_t(s) << (i & 63);
+        if ((i & 63) == 0) { t.set_word(static_cast<size_t>(i) >> 6, word); word = 0; }
+        s_next = s;
+    }
+    return m;
+}
+
+/// One level of SA-IS over T[0, n) with symbols in [0, K).
+/// `spare` (spare_len entries, disjoint from SA and T) may hold the buckets.
+template <class Char, class Idx>
+void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_len, bool helper,
+                const Tick& tick, double w0, double w1) {
+    if (n <= 0) return;
+    if (n == 1) { SA[0] = 0; return; }
+
+    TypeBits t(static_cast<size_t>(n));
+    const Idx m = classify(T, n, t);
+    Buckets<Idx> B(K, spare, spare_len);
+    std::fill(B.cnt, B.cnt + K, Idx(0));
+    for (Idx i = 0; i < n; ++i) ++B.cnt[T[i]];
+
+    // ---- Stage 1: sort the LMS substrings.
+    std::fill(SA, SA + n, Idx(0));
+    B.ends();
+    t.for_each_lms_desc([&](size_t i) { SA[--B.ptr[T[i]]] = static_cast<Idx>(i); });
+    induce(T, SA, n, B, helper, /*flip_s=*/false);
+    if (tick) tick(w0 + (w1 - w0) * 0.35);
+
+    // Compact the sorted LMS positions into SA[0, m). After the S scan without
+    // flips, B.ptr[c] is the first slot of bucket c's S-type region, and the
+    // LMS suffixes are exactly its negative entries (~p; ~0 is position 0).
+    {
+        Idx k = 0, end = 0;
+        for (Idx c = 0; c < K; ++c) {
+            const Idx begin = B.ptr[c];
+            end += B.cnt[c];
+            for (Idx i = begin; i < end; ++i) {
+                const Idx v = SA[i];
+                if (v < -1) SA[k++] = ~v;
+            }
+        }
+    }
+    // Lengths of LMS substrings (up to and including the next LMS symbol),
+    // stored at SA[m + p/2]; the last one runs into the sentinel.
+    std::fill(SA + m, SA + n, Idx(0));
+    {
+        Idx next = n;
+        t.for_each_lms_desc([&](size_t ii) {
+            const Idx i = static_cast<Idx>(ii);
+            SA[m + (i >> 1)] = next - i + 1;
+            next = i;
+        });
+    }
+    // Name the LMS substrings in sorted order (names are 1-based here).
+    Idx names = 0;
+    {
+        Idx prev = -1, prev_len = 0;
+        for (Idx r = 0; r < m; ++r) {
+            if (r + 16 < m) {
+                const Idx f = SA[r + 16];
+                __builtin_prefetch(SA + m + (f >> 1));
+                __builtin_prefetch(T + f);
+            }
+            Idx p = SA[r];
+            Idx len = SA[m + (p >> 1)];
+            bool same = false;
+            if (prev >= 0 && len == prev_len && p + len <= n && prev + len <= n)
+                same = std::equal(T + p, T + p + len, T + prev);
+            if (!same) { ++names; prev = p; prev_len = len; }
+            SA[m + (p >> 1)] = names;
+        }
+    }
+    // Gather the names, in text order, into SA[n-m, n): the reduced string.
+    {
+        Idx j = n - 1;
+        for (Idx i = n - 1; i >= m; --i)
+            if (SA[i] != 0) SA[j--] = SA[i] - 1;
+    }
+    Idx* s1 = SA + (n - m);
+    const double wmid = w0 + (w1 - w0) * 0.5;
+    if (tick) tick(wmid);
+
+    // ---- Stage 2: sort the LMS suffixes (recursively if names repeat).
+    if (names < m) {
+        sais_level<Idx, Idx>(s1, SA, m, names, SA + m, static_cast<size_t>(n - 2 * m), helper, tick,
+                             wmid, wmid + (w1 - wmid) * 0.4);
+    } else {
+        for (Idx i = 0; i < m; ++i) SA[s1[i]] = i;
+    }
+
+    // ---- Stage 3: place the sorted LMS suffixes and induce the rest.
+    {
+        Idx j = m - 1;
+        t.for_each_lms_desc([&](size_t i) { s1[j--] = static_cast<Idx>(i); });
+    }
+    for (Idx i = 0; i < m; ++i) SA[i] = s1[SA[i]];
+    std::fill(SA + m, SA + n, Idx(0));
+    B.ends();
+    for (Idx i = m - 1; i >= 0; --i) {
+        Idx p = SA[i];
+        SA[i] = 0;
+        SA[--B.ptr[T[p]]] = p;
+    }
+    induce(T, SA, n, B, helper);
+    if (tick) tick(w1);
+}
+
+}  // namespace sais_detail
+
+/// Builds the suffix array of T[0, n) (symbols in [0, K)) into SA[0, n).
+/// Idx must be a signed integer type able to hold n; K must be <= n + 2^16 or
+/// so for memory reasons (buckets are K entries). `threads` > 1 lets a helper
+/// thread prefetch for the induce scans. `tick(fraction)` reports progress.
+template <class Char, class Idx>
+void suffix_array(const Char* T, Idx n, Idx K, Idx* SA, int threads = 1,
+                  const std::function<void(double)>& tick = nullptr) {
+    static_assert(std::is_signed<Idx>::value, "Idx must be signed");
+    if (n < 0) throw std::invalid_argument("negative length");
+    sais_detail::sais_level<Char, Idx>(T, SA, n, K, nullptr, 0, threads > 1, tick, 0.0, 1.0);
+}
+
+}  // namespace infinigram
