@@ -1,0 +1,289 @@
+"""``Index``: every query over a built index is answered here.
+
+An index directory (see ``docs/FORMAT.md``) holds one or more shards; each is
+memory-mapped by the C++ engine (``infinigram._core.Engine``), so opening is
+O(number of files) and the OS page cache is shared between processes. All
+methods are read-only and safe to call from several threads at once; the
+batched ones release the GIL and use all cores.
+
+Queries (``q``) are a ``str`` (tokenized with the index's own tokenizer), or a
+sequence / 1-d numpy array of token ids. Costs below use ``m`` = query length in
+tokens, ``n`` = tokens per shard, ``S`` = number of shards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _core
+from . import format as fmt
+from .errors import InfinigramError
+from .tokenizer import Tokenizer, load_index_tokenizer
+
+Query = Union[str, Sequence[int], np.ndarray]
+
+
+@dataclass
+class Locations:
+    """Occurrences of a query: parallel arrays (global document index, token
+    offset of the match within that document's text)."""
+
+    doc_ix: np.ndarray
+    offset: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.doc_ix)
+
+
+@dataclass
+class Document:
+    """A whole document: its tokens, decoded text and metadata (every input
+    field but the text field)."""
+
+    doc_ix: int
+    tokens: np.ndarray
+    text: str
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def length(self) -> int:
+        """Length in tokens."""
+        return len(self.tokens)
+
+
+@dataclass
+class Match:
+    """A window of a document around an occurrence.
+
+    ``offset``/``length``: the needle's token span in the document's text;
+    ``start``/``end``: the window's token span (needle plus context, clipped to
+    the document); ``tokens``/``text``: the window's tokens and decoded text;
+    ``needle_start``/``needle_end``: the needle's span within ``tokens``.
+    """
+
+    doc_ix: int
+    offset: int
+    length: int
+    start: int
+    end: int
+    tokens: np.ndarray
+    text: str
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def needle_start(self) -> int:
+        return self.offset - self.start
+
+    @property
+    def needle_end(self) -> int:
+        return self.offset + self.length - self.start
+
+
+class Index:
+    """An opened index (all shards), memory-mapped.
+
+    ``Index(path)`` checks the manifest and every file's size (cheap: no file
+    contents are read); ``verify=True`` also checks sha256 checksums (reads
+    everything). The tokenizer is loaded on first use (string queries,
+    decoding).
+    """
+
+    def __init__(self, path: Union[str, "os.PathLike[str]"], verify: bool = False) -> None:
+        self.path = os.fspath(path)
+        self.manifest: Dict[str, Any] = fmt.read_manifest(self.path)
+        if verify:
+            fmt.verify_checksums(self.path, self.manifest)
+        m = self.manifest
+        self.token_width: int = int(m["token_width"])
+        self.separator: int = int(m["separator"])
+        self.backend: str = m.get("backend", "sa")
+        if self.backend != "sa":
+            raise InfinigramError(f"{self.path}: backend {self.backend!r} is not supported by this version")
+        self._shard_paths = [fmt.shard_paths(self.path, s) for s in m["shards"]]
+        specs = [(p["tokens"], p["sa"], p["doc_offsets"], int(s["ptr_width"]))
+                 for p, s in zip(self._shard_paths, m["shards"])]
+        self._engine = _core.Engine(self.token_width, specs)
+        self._meta: List[Optional[fmt.MetadataReader]] = [None] * len(specs)
+        self._tokenizer: Optional[Tokenizer] = None
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- basics
+    @property
+    def n_docs(self) -> int:
+        """Number of documents."""
+        return int(self._engine.n_docs)
+
+    @property
+    def n_tokens(self) -> int:
+        """Number of corpus tokens (separators excluded)."""
+        return int(self._engine.n_tokens)
+
+    @property
+    def n_shards(self) -> int:
+        return int(self._engine.n_shards)
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The index's tokenizer (loaded on first use; sha256-checked)."""
+        if self._tokenizer is None:
+            with self._lock:
+                if self._tokenizer is None:
+                    self._tokenizer = load_index_tokenizer(self.path, self.manifest)
+        return self._tokenizer
+
+    def encode(self, text: str) -> np.ndarray:
+        """Tokenize ``text`` with the index's tokenizer. O(len(text))."""
+        return self.tokenizer.encode(text)
+
+    def decode(self, tokens: Union[Sequence[int], np.ndarray]) -> str:
+        """Decode token ids to text (bytes indexes: UTF-8, invalid bytes replaced)."""
+        return self.tokenizer.decode(tokens)
+
+    def _ids(self, q: Query) -> Any:
+        if isinstance(q, str):
+            return self.tokenizer.encode(q)
+        return q
+
+    def __repr__(self) -> str:
+        return (f"Index({self.path!r}: {self.n_docs:,} docs, {self.n_tokens:,} tokens, "
+                f"u{8 * self.token_width}, {self.n_shards} shard(s))")
+
+    # ---------------------------------------------------------------- search
+    def count(self, q: Query) -> int:
+        """Number of occurrences of ``q`` in the corpus, summed over shards.
+
+        The empty query counts every corpus token (``n_tokens``), as
+        infini-gram does. O(m log n) per shard. Raises ``ValueError`` for a
+        token id outside ``[0, separator)``.
+        """
+        return self._engine.count(self._ids(q))
+
+    def find(self, q: Query) -> List[Tuple[int, int]]:
+        """Per-shard suffix-array rank ranges ``[lo, hi)`` of ``q``. O(m log n) per shard.
+
+        The empty query gives each shard's whole SA (separator positions included).
+        """
+        return self._engine.find(self._ids(q))
+
+    def count_many(self, queries: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]],
+                   n_threads: int = 0) -> np.ndarray:
+        """Counts of many queries at once, as an int64 array.
+
+        ``queries`` is a list of queries (strings, id lists or arrays), or a
+        pre-packed ``(flat_ids, offsets)`` pair where query ``i`` is
+        ``flat_ids[offsets[i]:offsets[i+1]]`` (the fastest form). Runs in C++
+        with the GIL released on ``n_threads`` threads (0 = all cores).
+        """
+        if isinstance(queries, tuple) and len(queries) == 2 and isinstance(queries[0], np.ndarray) \
+                and isinstance(queries[1], np.ndarray):
+            flat, offsets = queries
+        else:
+            qs = list(queries)
+            if any(isinstance(q, str) for q in qs):
+                strs = [i for i, q in enumerate(qs) if isinstance(q, str)]
+                enc = self.tokenizer.encode_batch([qs[i] for i in strs])
+                for i, e in zip(strs, enc):
+                    qs[i] = e
+            lens = np.fromiter((len(q) for q in qs), dtype=np.int64, count=len(qs))
+            offsets = np.zeros(len(qs) + 1, dtype=np.int64)
+            np.cumsum(lens, out=offsets[1:])
+            flat = np.concatenate([np.asarray(q, dtype=np.int64) for q in qs]) if qs else np.zeros(0, np.int64)
+        return self._engine.count_many(flat, offsets, n_threads).astype(np.int64, copy=False)
+
+    def locate(self, q: Query, limit: int = 100) -> Locations:
+        """Up to ``limit`` occurrences of ``q``: document index and token offset
+        in that document's text, in shard order then suffix order.
+        O(m log n + limit log n_docs)."""
+        if limit < 0:
+            raise ValueError("limit must be >= 0")
+        docs, offs = self._engine.locate(self._ids(q), int(limit))
+        return Locations(docs.astype(np.int64), offs.astype(np.int64))
+
+    # ------------------------------------------------------------- documents
+    def _metadata(self, doc_ix: int, shard: int) -> Dict[str, Any]:
+        reader = self._meta[shard]
+        if reader is None:
+            p = self._shard_paths[shard]
+            reader = fmt.MetadataReader(p["meta"], p["meta_offsets"])
+            self._meta[shard] = reader
+        return reader.get(doc_ix - int(self._engine.shard_doc_base(shard)))
+
+    def _check_doc(self, doc_ix: int) -> int:
+        doc_ix = int(doc_ix)
+        if not 0 <= doc_ix < self.n_docs:
+            raise IndexError(f"document index {doc_ix} out of range [0, {self.n_docs})")
+        return doc_ix
+
+    def doc_length(self, doc_ix: int) -> int:
+        """Length of a document's text in tokens. O(S)."""
+        _, a, b = self._engine.doc_span(self._check_doc(doc_ix))
+        return int(b - a)
+
+    def get_doc(self, doc_ix: int) -> Document:
+        """A whole document: tokens, decoded text and metadata. O(length)."""
+        doc_ix = self._check_doc(doc_ix)
+        shard, a, b = self._engine.doc_span(doc_ix)
+        toks = self._engine.tokens(shard, a, b)
+        return Document(doc_ix, toks, self.decode(toks), self._metadata(doc_ix, shard))
+
+    def window(self, doc_ix: int, offset: int, length: int = 0, context: int = 50) -> Match:
+        """Tokens and text of document ``doc_ix`` around the span
+        ``[offset, offset + length)``, with ``context`` tokens on each side
+        (clipped to the document). O(length + 2 * context)."""
+        doc_ix = self._check_doc(doc_ix)
+        if offset < 0 or length < 0 or context < 0:
+            raise ValueError("offset, length and context must be >= 0")
+        shard, a, b = self._engine.doc_span(doc_ix)
+        dlen = b - a
+        if offset + length > dlen:
+            raise IndexError(f"span [{offset}, {offset + length}) is outside document {doc_ix} "
+                             f"of {dlen} tokens")
+        start = max(0, offset - context)
+        end = min(dlen, offset + length + context)
+        toks = self._engine.tokens(shard, a + start, a + end)
+        return Match(doc_ix, int(offset), int(length), int(start), int(end), toks,
+                     self.decode(toks), self._metadata(doc_ix, shard))
+
+    def search_docs(self, q: Query, maxnum: int = 10, context: int = 50,
+                    sample: bool = False, seed: Optional[int] = None) -> List[Match]:
+        """Documents containing ``q``: up to ``maxnum`` matches, each with
+        ``context`` tokens around the needle and the document's metadata.
+
+        By default the first occurrences in suffix order (deterministic;
+        equal-continuation matches come together); ``sample=True`` draws
+        occurrences uniformly at random without replacement (``seed`` for
+        repeatability). O(m log n + maxnum (log n_docs + context)).
+        """
+        ids = self._ids(q)
+        m = len(ids)
+        if maxnum <= 0 or m == 0:
+            return []
+        if not sample:
+            loc = self.locate(ids, maxnum)
+            pairs = list(zip(loc.doc_ix.tolist(), loc.offset.tolist()))
+        else:
+            ranges = self.find(ids)
+            sizes = np.array([hi - lo for lo, hi in ranges], dtype=np.int64)
+            total = int(sizes.sum())
+            if total == 0:
+                return []
+            rng = np.random.default_rng(seed)
+            picks = np.sort(rng.choice(total, size=min(maxnum, total), replace=False))
+            bounds = np.concatenate([[0], np.cumsum(sizes)])
+            pairs = []
+            for p in picks.tolist():
+                s = int(np.searchsorted(bounds, p, side="right") - 1)
+                pos = self._engine.sa_at(s, ranges[s][0] + (p - int(bounds[s])))
+                pairs.append(tuple(self._engine.position_to_doc(s, pos)))
+        return [self.window(d, o, m, context) for d, o in pairs]
+
+    # ----------------------------------------------------------------- checks
+    def verify(self) -> None:
+        """Check every file's sha256 against the manifest (reads the whole
+        index). Raises ``IndexCorruptError`` naming the first bad file."""
+        fmt.verify_checksums(self.path, self.manifest)
