@@ -5,11 +5,12 @@
 // Reads the token file (memory-mapped), runs SA-IS (sais.hpp) with 32-bit
 // entries when the shard has < 2^31 positions and 64-bit entries above, and
 // writes the SA packed to ptr_width_for(n) bytes per entry, little endian.
-// u32 tokens are remapped to a dense alphabet first (the separator 2^32-1
-// becomes max_real+1), so bucket arrays stay vocabulary-sized.
+// u32 tokens are copied with the separator 2^32-1 renamed max_real+1, or
+// rank-compacted when the ids are sparse, so bucket arrays stay O(min(V, n)).
 // Peak memory: token file + n * sizeof(Idx) (+ n * 4 for u32 remapping).
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -91,11 +92,23 @@ inline int build_suffix_array_file(const std::string& tokens_path, const std::st
         uint32_t mx = 0;
         for (uint64_t i = 0; i < n; ++i)
             if (src[i] != sep && src[i] > mx) mx = src[i];
-        if (mx >= (uint32_t(1) << 31) - 2)
-            throw std::invalid_argument("u32 token ids must be < 2^31 - 2 for construction");
-        std::vector<uint32_t> T(n);
-        for (uint64_t i = 0; i < n; ++i) T[i] = src[i] == sep ? mx + 1 : src[i];
-        build_detail::build_any_idx<uint32_t>(T.data(), n, uint64_t(mx) + 2, sa_path, w, threads, tick);
+        std::vector<uint32_t> T(src, src + n);
+        uint64_t K;
+        if (uint64_t(mx) + 2 <= std::min<uint64_t>(2 * n + 65536, (uint64_t(1) << 31) - 2)) {
+            // Dense enough: ids stay, the separator becomes max + 1.
+            for (auto& t : T) if (t == sep) t = mx + 1;
+            K = uint64_t(mx) + 2;
+        } else {
+            // Sparse ids (few tokens, huge values): rank-compact the alphabet,
+            // order preserved, so buckets stay O(n).
+            std::vector<uint32_t> vals(T);
+            std::sort(vals.begin(), vals.end());
+            vals.erase(std::unique(vals.begin(), vals.end()), vals.end());
+            for (auto& t : T)
+                t = static_cast<uint32_t>(std::lower_bound(vals.begin(), vals.end(), t) - vals.begin());
+            K = vals.size();
+        }
+        build_detail::build_any_idx<uint32_t>(T.data(), n, K, sa_path, w, threads, tick);
     }
     return w;
 }

@@ -15,9 +15,10 @@
 // Engineering: the induce loops prefetch the text ahead of the scan (the scan
 // reads SA sequentially but T at random), and L/S-type information is carried
 // in the sign of SA entries, so the hot loops touch no type bitmap.
-// Optionally a helper thread runs ahead of the induce scans and pulls the text
-// lines they will need into the shared cache; the scanning thread never waits
-// for it, so a busy second core can only make it as slow as one thread.
+// The scans are branch-free (an entry with nothing to induce writes to a
+// dummy), and with large alphabets the bucket pointers are prefetched too.
+// With threads > 1 a helper thread precomputes the scans' random text reads
+// a few blocks ahead at idle priority (see Gatherer); the scan never waits.
 #pragma once
 
 #include <algorithm>
@@ -25,6 +26,9 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <memory>
+#include <pthread.h>
+#include <sched.h>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -66,60 +70,6 @@ using Tick = std::function<void(double)>;
 /// Prefetch distance, in SA entries, of the induce scans.
 constexpr long kPrefetch = 24;
 
-/// Runs ahead of a sequential SA scan and touches T[SA[i]-1], so the scanning
-/// thread finds those lines in cache. It never blocks the scan: it reads a
-/// published scan position and stays within a window ahead of it.
-template <class Char, class Idx>
-class Lookahead {
-public:
-    Lookahead(const Char* T, const Idx* SA, Idx n, bool forward, bool enabled)
-        : T_(T), SA_(SA), n_(n), forward_(forward) {
-        if (enabled && n >= (Idx(1) << 20)) th_ = std::thread([this] { run(); });
-    }
-    ~Lookahead() { stop(); }
-    void publish(Idx scan_done) { pos_.store(scan_done, std::memory_order_relaxed); }
-    void stop() {
-        done_.store(true, std::memory_order_relaxed);
-        if (th_.joinable()) th_.join();
-    }
-    bool active() const { return th_.joinable(); }
-
-private:
-    void run() {
-        // Touch entries in [done + kLead, done + kLead + kWindow) (in scan order).
-        constexpr Idx kLead = 256, kWindow = 8192;
-        Idx next = 0;  // scan-order index of the next entry to touch
-        volatile uint64_t sink = 0;
-        uint64_t acc = 0;
-        while (!done_.load(std::memory_order_relaxed)) {
-            Idx done = pos_.load(std::memory_order_relaxed);
-            if (next < done + kLead) next = done + kLead;
-            Idx stop = std::min<Idx>(done + kLead + kWindow, n_);
-            if (next >= stop) {
-                if (next >= n_) break;
-                std::this_thread::yield();
-                continue;
-            }
-            for (; next < stop; ++next) {
-                Idx i = forward_ ? next : n_ - 1 - next;
-                Idx j = reinterpret_cast<const std::atomic<Idx>*>(SA_ + i)->load(std::memory_order_relaxed);
-                if (j < 0) j = ~j;
-                if (j > 1) acc += T_[j - 1] + T_[j - 2];
-            }
-        }
-        sink = acc;
-        (void)sink;
-    }
-
-    const Char* T_;
-    const Idx* SA_;
-    Idx n_;
-    bool forward_;
-    std::atomic<Idx> pos_{0};
-    std::atomic<bool> done_{false};
-    std::thread th_;
-};
-
 template <class Idx>
 struct Buckets {
     Idx* cnt;   // K counts
@@ -147,53 +97,205 @@ struct Buckets {
     }
 };
 
+/// The bucket symbol and the sign-coded entry that SA entry j induces: in the
+/// L scan suffix j-1 (negated if j-2 is S-type, i.e. left for the S scan), in
+/// the S scan suffix j-1 (negated if j-2 is L-type or j-1 == 0). j <= 0
+/// induces nothing (callers ignore c0 and v then).
+template <bool kL, class Char, class Idx>
+inline void induced(const Char* T, Idx j, Char& c0, Idx& v) {
+    const Idx p = j > 0 ? j - 1 : 0;
+    c0 = T[p];
+    const Char cp = T[p > 0 ? p - 1 : 0];
+    if (kL) v = (p > 0 && cp < c0) ? ~p : p;
+    else v = (p == 0 || cp > c0) ? ~p : p;
+}
+
+/// Entries per block of the induce scans.
+constexpr long kBlock = 1 << 13;
+
+/// A second thread that runs ahead of an induce scan, one block at a time,
+/// and precomputes for each entry the symbol and value it induces (the random
+/// text reads). The scanning thread uses a block only if it is complete and
+/// an entry only if it still holds the value read (entries ahead of the scan
+/// can still be written by it); otherwise it computes the entry itself. The
+/// scan never waits for the helper, and the helper runs at SCHED_IDLE
+/// priority, so when the second core is busy the helper gets no time and the
+/// scan runs as it would alone.
+template <bool kL, class Char, class Idx>
+class Gatherer {
+public:
+    struct Slot {
+        std::atomic<long> ready{-1};
+        Idx j[kBlock];
+        Idx v[kBlock];
+        Char c[kBlock];
+    };
+    static constexpr long kRing = 4;
+
+    Gatherer(const Char* T, const Idx* SA, Idx n, bool enabled) : T_(T), SA_(SA), n_(n) {
+        nblocks_ = (static_cast<long>(n) + kBlock - 1) / kBlock;
+        if (enabled && nblocks_ >= 8) {
+            slots_.reset(new Slot[kRing]);
+            th_ = std::thread([this] { run(); });
+        }
+    }
+    ~Gatherer() {
+        stop_.store(true, std::memory_order_relaxed);
+        if (th_.joinable()) th_.join();
+    }
+    long nblocks() const { return nblocks_; }
+    /// The scan starts block b (it has finished every block before b).
+    void at(long b) { cur_.store(b, std::memory_order_relaxed); }
+    /// Block b's precomputed entries, or nullptr if not ready.
+    const Slot* get(long b) const {
+        if (!slots_) return nullptr;
+        const Slot& s = slots_[b % kRing];
+        return s.ready.load(std::memory_order_acquire) == b ? &s : nullptr;
+    }
+    /// Scan-order block b covers SA indices [first, first + len) (L) or the
+    /// mirrored range read backwards (S).
+    Idx block_len(long b) const { return static_cast<Idx>(std::min<long>(kBlock, n_ - b * kBlock)); }
+
+private:
+    void run() {
+        sched_param sp{};
+        pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+        long next = 1;
+        while (!stop_.load(std::memory_order_relaxed)) {
+            const long cur = cur_.load(std::memory_order_relaxed);
+            if (next <= cur) next = cur + 1;
+            if (next >= nblocks_) break;
+            if (next >= cur + kRing) {
+                std::this_thread::yield();
+                continue;
+            }
+            Slot& s = slots_[next % kRing];
+            const Idx len = block_len(next);
+            const volatile Idx* sa = SA_;
+            for (Idx k = 0; k < len; ++k) {
+                const Idx i = kL ? static_cast<Idx>(next * kBlock) + k : n_ - 1 - static_cast<Idx>(next * kBlock) - k;
+                const Idx j = sa[i];
+                s.j[k] = j;
+                induced<kL>(T_, j, s.c[k], s.v[k]);
+            }
+            s.ready.store(next, std::memory_order_release);
+            ++next;
+        }
+    }
+
+    const Char* T_;
+    const Idx* SA_;
+    Idx n_;
+    long nblocks_ = 0;
+    std::unique_ptr<Slot[]> slots_;
+    std::atomic<long> cur_{0};
+    std::atomic<bool> stop_{false};
+    std::thread th_;
+};
+
 /// Induced sort: from the LMS entries placed at the ends of their buckets,
 /// first all L-type suffixes (left-to-right scan), then all S-type suffixes
 /// (right-to-left scan). Entry signs: during the L scan a non-negative entry j
 /// asks to induce j-1 (which is L-type); a negative one (~j) means j-1 is
-/// S-type and is left for the S scan, which flips it back.
+/// S-type and is left for the S scan, which flips it back (unless flip_s is
+/// false: then the S-type LMS entries stay negative, which stage 1 uses).
+/// Every scan is branch-free per entry: an entry that induces nothing writes
+/// to a dummy.
 template <class Char, class Idx>
 void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool helper, bool flip_s = true) {
+    Idx dummy = 0;
+    Idx* const ptr = B.ptr;
+    const bool big = B.K > 4096;  // bucket pointers no longer fit in L1: prefetch them too
     // ---- L-type suffixes, left to right.
     B.starts();
     {
-        Lookahead<Char, Idx> la(T, SA, n, true, helper);
-        Idx j = n - 1;
-        SA[B.ptr[T[j]]++] = (j > 0 && T[j - 1] < T[j]) ? ~j : j;
-        Idx* const ptr = B.ptr;
-        for (Idx i = 0; i < n; ++i) {
-            if (i + kPrefetch < n) {
-                Idx f = SA[i + kPrefetch];
-                __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+        const Idx last = n - 1;
+        SA[ptr[T[last]]++] = (last > 0 && T[last - 1] < T[last]) ? ~last : last;
+        Gatherer<true, Char, Idx> g(T, SA, n, helper);
+        for (long b = 0; b < g.nblocks(); ++b) {
+            g.at(b);
+            const Idx s = static_cast<Idx>(b * kBlock), e = s + g.block_len(b);
+            if (const auto* sl = g.get(b)) {
+                for (Idx i = s; i < e; ++i) {
+                    const Idx k = i - s;
+                    if (big && k + kPrefetch < e - s) __builtin_prefetch(ptr + sl->c[k + kPrefetch]);
+                    const Idx j = SA[i];
+                    SA[i] = ~j;
+                    Char c0;
+                    Idx v;
+                    if (j == sl->j[k]) { c0 = sl->c[k]; v = sl->v[k]; }
+                    else induced<true>(T, j, c0, v);
+                    const bool ok = j > 0;
+                    const Idx at = ptr[c0];
+                    ptr[c0] = at + static_cast<Idx>(ok);
+                    *(ok ? SA + at : &dummy) = v;
+                }
+                continue;
             }
-            if ((i & 4095) == 0 && la.active()) la.publish(i);
-            j = SA[i];
-            SA[i] = ~j;
-            if (j > 0) {
-                --j;
-                const Char c0 = T[j];
-                SA[ptr[c0]++] = (j > 0 && T[j - 1] < c0) ? ~j : j;
+            for (Idx i = s; i < e; ++i) {
+                if (i + 2 * kPrefetch < n) {
+                    const Idx f = SA[i + 2 * kPrefetch];
+                    __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+                    if (big) {
+                        const Idx h = SA[i + kPrefetch];
+                        __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
+                    }
+                }
+                const Idx j = SA[i];
+                SA[i] = ~j;
+                Char c0;
+                Idx v;
+                induced<true>(T, j, c0, v);
+                const bool ok = j > 0;
+                const Idx at = ptr[c0];
+                ptr[c0] = at + static_cast<Idx>(ok);
+                *(ok ? SA + at : &dummy) = v;
             }
         }
     }
     // ---- S-type suffixes, right to left.
     B.ends();
     {
-        Lookahead<Char, Idx> la(T, SA, n, false, helper);
-        Idx* const ptr = B.ptr;
-        for (Idx i = n - 1; i >= 0; --i) {
-            if (i >= kPrefetch) {
-                Idx f = SA[i - kPrefetch];
-                __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+        Gatherer<false, Char, Idx> g(T, SA, n, helper);
+        for (long b = 0; b < g.nblocks(); ++b) {
+            g.at(b);
+            const Idx top = n - 1 - static_cast<Idx>(b * kBlock);  // first index scanned
+            const Idx bottom = top - g.block_len(b) + 1;
+            if (const auto* sl = g.get(b)) {
+                for (Idx i = top; i >= bottom; --i) {
+                    const Idx k = top - i;
+                    if (big && i - kPrefetch >= bottom) __builtin_prefetch(ptr + sl->c[k + kPrefetch]);
+                    const Idx j = SA[i];
+                    const bool ok = j > 0;
+                    if (flip_s) SA[i] = ok ? j : ~j;
+                    Char c0;
+                    Idx v;
+                    if (j == sl->j[k]) { c0 = sl->c[k]; v = sl->v[k]; }
+                    else induced<false>(T, j, c0, v);
+                    const Idx at = ptr[c0] - static_cast<Idx>(ok);
+                    ptr[c0] = at;
+                    *(ok ? SA + at : &dummy) = v;
+                }
+                continue;
             }
-            if ((i & 4095) == 0 && la.active()) la.publish(n - 1 - i);
-            Idx j = SA[i];
-            if (j > 0) {
-                --j;
-                const Char c0 = T[j];
-                SA[--ptr[c0]] = (j == 0 || T[j - 1] > c0) ? ~j : j;
-            } else if (flip_s) {
-                SA[i] = ~j;
+            for (Idx i = top; i >= bottom; --i) {
+                if (i >= 2 * kPrefetch) {
+                    const Idx f = SA[i - 2 * kPrefetch];
+                    __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+                    if (big) {
+                        const Idx h = SA[i - kPrefetch];
+                        __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
+                    }
+                }
+                const Idx j = SA[i];
+                const bool ok = j > 0;
+                if (flip_s) SA[i] = ok ? j : ~j;
+                Char c0;
+                Idx v;
+                induced<false>(T, j, c0, v);
+                const Idx at = ptr[c0] - static_cast<Idx>(ok);
+                ptr[c0] = at;
+                *(ok ? SA + at : &dummy) = v;
             }
         }
     }
@@ -319,8 +421,9 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
 
 /// Builds the suffix array of T[0, n) (symbols in [0, K)) into SA[0, n).
 /// Idx must be a signed integer type able to hold n; K must be <= n + 2^16 or
-/// so for memory reasons (buckets are K entries). `threads` > 1 lets a helper
-/// thread prefetch for the induce scans. `tick(fraction)` reports progress.
+/// so for memory reasons (buckets are K entries). `threads` > 1 adds one
+/// idle-priority helper thread to the induce scans (Gatherer).
+/// `tick(fraction)` reports progress.
 template <class Char, class Idx>
 void suffix_array(const Char* T, Idx n, Idx K, Idx* SA, int threads = 1,
                   const std::function<void(double)>& tick = nullptr) {
