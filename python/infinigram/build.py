@@ -1,0 +1,456 @@
+"""Build an index: read → tokenize → write shards → suffix arrays → manifest.
+
+The build is atomic: everything is written into ``<output>.tmp-<pid>-<hex>``
+next to the target, fsync'd, and renamed into place at the end; the manifest
+(``index.json``) is written last, so an unfinished build never opens as an
+index. Any exception (KeyboardInterrupt included) removes the temp directory;
+one left behind by a killed process is removed by the next build of the same
+output once its process is gone.
+
+Memory: documents stream through in batches (``batch_size`` documents or
+16 MB of text, whichever comes first); the suffix-array step of the C++ core
+loads only one shard's token file (plus its own working memory).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import format as fmt
+from .errors import InputError, OutputExistsError, TokenizerError
+from .readers import DocumentReader
+from .tokenizer import Tokenizer, load_tokenizer
+
+__all__ = ["build", "parse_shard_size", "summary_line"]
+
+PathArg = Union[str, "os.PathLike[str]"]
+
+BATCH_TEXT_BYTES = 16 << 20  # flush a tokenization batch at this much text (characters)
+
+_UNITS = {
+    "": 1, "B": 1,
+    "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9, "T": 10**12, "TB": 10**12,
+    "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
+}
+
+
+def parse_shard_size(shard_size: Union[None, int, str], token_width: int) -> Optional[int]:
+    """Maximum token positions (tokens + one separator per document) per shard.
+
+    ``None`` → one shard. An ``int`` (or a string of digits) is a number of
+    token positions. A string with a unit (``"500M"``, ``"2GB"``, ``"64KiB"``;
+    K/M/G/T are powers of 10, KiB/MiB/GiB/TiB powers of 2) is a size in bytes
+    of ``tokens.bin``, i.e. ``bytes // token_width`` positions. A document is
+    never split: one longer than the limit gets a shard of its own.
+    """
+    if shard_size is None:
+        return None
+    if isinstance(shard_size, bool):
+        raise InputError(f"shard size must be a number or a size like '500M', got {shard_size!r}")
+    if isinstance(shard_size, (int, np.integer)):
+        n = int(shard_size)
+    else:
+        s = str(shard_size).strip()
+        if s.isdigit():
+            n = int(s)
+        else:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([A-Za-z]*)", s)
+            unit = m.group(2).upper() if m else None
+            if m is None or unit not in _UNITS:
+                raise InputError(
+                    f"bad shard size {shard_size!r} (expected a token count like 1000000 or a size like 500M, 2GB, 64MiB)"
+                )
+            n = int(float(m.group(1)) * _UNITS[unit]) // token_width
+    if n < 2:
+        raise InputError(f"shard size {shard_size!r} is too small (expected at least 2 token positions)")
+    return n
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _clean_stale_temps(output: str) -> List[str]:
+    """Remove ``<output>.tmp-<pid>-*`` dirs whose process is gone. Returns what was removed."""
+    parent, name = os.path.split(output)
+    pat = re.compile(re.escape(name) + r"\.tmp-(\d+)-[0-9a-f]+(-old)?$")
+    removed = []
+    try:
+        entries = os.listdir(parent or ".")
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pat.match(entry)
+        if not m:
+            continue
+        pid = int(m.group(1))
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        p = os.path.join(parent, entry)
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    return removed
+
+
+def _fsync_path(path: str) -> None:
+    """fsync a file or a directory (directories: best effort)."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if os.path.isdir(path) else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _check_output(output: str, overwrite: bool) -> None:
+    """OutputExistsError unless ``output`` is absent, or replaceable with ``overwrite``.
+
+    With ``overwrite``, only an existing index or an empty directory is
+    replaced: any other existing file or directory is refused, so a wrong
+    ``-o`` can never delete unrelated data.
+    """
+    if not os.path.lexists(output):
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{output}: already exists (pass overwrite=True / --overwrite to replace it)")
+    if os.path.isdir(output) and not os.path.islink(output):
+        if os.path.isfile(os.path.join(output, fmt.MANIFEST)) or not os.listdir(output):
+            return
+    raise OutputExistsError(
+        f"{output}: exists and is not an infinigram index; refusing to overwrite it (remove it yourself)"
+    )
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("infinigram")
+    except Exception:
+        return "unknown"
+
+
+class _ShardWriter:
+    """Streams one shard's tokens.bin, doc_offsets.bin and metadata files."""
+
+    def __init__(self, dirpath: str, dtype: np.dtype, separator: int) -> None:
+        os.makedirs(dirpath)
+        self.dir = dirpath
+        self.paths = {k: os.path.join(dirpath, n) for k, n in fmt.SHARD_FILES.items()}
+        self._tokens = open(self.paths["tokens"], "wb", buffering=1 << 20)
+        self._doc_offsets = fmt.U64Writer(self.paths["doc_offsets"])
+        self._meta = fmt.MetadataWriter(self.paths["meta"], self.paths["meta_offsets"])
+        self._sep = np.array([separator], dtype=dtype).tobytes()
+        self.n_docs = 0
+        self.n_positions = 0
+
+    def add(self, tokens: np.ndarray, metadata: Dict[str, Any]) -> None:
+        """Append one document: SEP then its tokens. O(len(tokens))."""
+        self._doc_offsets.append(self.n_positions)
+        self._tokens.write(self._sep)
+        if len(tokens):
+            self._tokens.write(np.ascontiguousarray(tokens).data)
+        self.n_positions += 1 + len(tokens)
+        self.n_docs += 1
+        self._meta.append(metadata)
+
+    def close(self) -> None:
+        """Write the final doc offset, flush and fsync everything."""
+        if self._tokens.closed:
+            return
+        self._doc_offsets.append(self.n_positions)
+        self._doc_offsets.close()
+        self._meta.close()
+        self._tokens.flush()
+        os.fsync(self._tokens.fileno())
+        self._tokens.close()
+
+    def abort(self) -> None:
+        """Close without caring about errors (the temp dir is deleted next)."""
+        for f in (self._tokens,):
+            try:
+                f.close()
+            except Exception:
+                pass
+        for w in (self._doc_offsets, self._meta):
+            try:
+                w.close(fsync=False)
+            except Exception:
+                pass
+
+
+def _tqdm(progress: bool, **kw: Any) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=not progress, leave=False, dynamic_ncols=True, **kw)
+
+
+def build(
+    inputs: Union[PathArg, Sequence[PathArg]],
+    output: PathArg,
+    tokenizer: Union[str, PathArg, Tokenizer] = "bytes",
+    text_field: str = "text",
+    shard_size: Union[None, int, str] = None,
+    overwrite: bool = False,
+    skip_invalid: bool = False,
+    batch_size: int = 1024,
+    n_threads: int = 0,
+    progress: bool = True,
+    add_special_tokens: bool = False,
+) -> Dict[str, Any]:
+    """Build an index of ``inputs`` at ``output`` and return its manifest.
+
+    Args:
+        inputs: files or directories (recursive, sorted) of ``.jsonl``,
+            ``.jsonl.gz``, ``.jsonl.zst`` and ``.txt`` files.
+        output: the index directory to create.
+        tokenizer: ``"bytes"``, a path to a Hugging Face ``tokenizer.json``,
+            or a :class:`~infinigram.tokenizer.Tokenizer`.
+        text_field: JSON field holding the text; the other fields are stored
+            as the document's metadata.
+        shard_size: see :func:`parse_shard_size` (None: one shard).
+        overwrite: replace an existing index at ``output``.
+        skip_invalid: skip (and count) bad JSONL lines instead of failing.
+        batch_size: documents per tokenization batch.
+        n_threads: threads for suffix-array construction (0: all cores).
+        progress: show progress bars and print a summary line (stderr).
+        add_special_tokens: let the HF tokenizer add its special tokens.
+
+    Time: O(input size) to read and tokenize, plus the suffix-array build
+    (linear in tokens). Disk: the index needs (token_width + ptr_width + ~0)
+    bytes per token, and the temp directory holds it until the final rename.
+
+    Raises:
+        InputError, TokenizerError, OutputExistsError.
+    """
+    t0 = time.perf_counter()
+    output = os.path.abspath(os.fspath(output))
+    if os.path.basename(output) == "":
+        raise InputError(f"bad output path {output!r}")
+    _check_output(output, overwrite)
+    tok = load_tokenizer(tokenizer, add_special_tokens=add_special_tokens)
+    width = tok.token_width
+    sep = fmt.separator_for(width)
+    if tok.vocab_size > sep:
+        raise TokenizerError(f"tokenizer vocabulary ({tok.vocab_size} ids) collides with the separator {sep}")
+    dtype = fmt.dtype_for(width)
+    limit = parse_shard_size(shard_size, width)
+    reader = DocumentReader(inputs, text_field=text_field, skip_invalid=skip_invalid)
+
+    parent = os.path.dirname(output)
+    os.makedirs(parent, exist_ok=True)
+    _clean_stale_temps(output)
+    tmp = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    os.mkdir(tmp)
+    shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
+    try:
+        # ---- 1. read, tokenize, write tokens/doc_offsets/metadata ----------
+        current: Optional[_ShardWriter] = None
+        n_docs = 0
+
+        def new_shard() -> _ShardWriter:
+            i = len(shards)
+            w = _ShardWriter(os.path.join(tmp, fmt.shard_dirname(i)), dtype, sep)
+            shards.append((w, {"dir": fmt.shard_dirname(i), "doc_base": n_docs}))
+            return w
+
+        texts: List[str] = []
+        metas: List[Dict[str, Any]] = []
+        where: List[Tuple[str, int]] = []
+        text_chars = 0
+        bar = _tqdm(progress, total=reader.total_bytes, unit="B", unit_scale=True, desc="reading+tokenizing")
+        last_bytes = 0
+
+        def flush() -> None:
+            nonlocal current, n_docs, last_bytes
+            if not texts:
+                return
+            encoded = tok.encode_batch(texts)
+            for toks, meta, (src, line) in zip(encoded, metas, where):
+                toks = np.asarray(toks)
+                if toks.size:
+                    hi, lo = int(toks.max()), int(toks.min())
+                    if hi >= sep or lo < 0:
+                        bad = hi if hi >= sep else lo
+                        raise TokenizerError(
+                            f"{src}:{line}: token id {bad} does not fit below the separator {sep} "
+                            f"of {width}-byte tokens (expected ids in [0, {sep}))"
+                        )
+                    if toks.dtype != dtype:
+                        toks = toks.astype(dtype)
+                if current is None or (
+                    limit is not None and current.n_docs > 0 and current.n_positions + 1 + len(toks) > limit
+                ):
+                    if current is not None:
+                        current.close()
+                    current = new_shard()
+                current.add(toks, meta)
+                n_docs += 1
+            texts.clear()
+            metas.clear()
+            where.clear()
+            now = reader.bytes_read
+            bar.update(now - last_bytes)
+            last_bytes = now
+            bar.set_postfix(docs=n_docs, refresh=False)
+
+        try:
+            for text, meta, src, line in reader:
+                texts.append(text)
+                metas.append(meta)
+                where.append((src, line))
+                text_chars += len(text)
+                if len(texts) >= batch_size or text_chars >= BATCH_TEXT_BYTES:
+                    flush()
+                    text_chars = 0
+            flush()
+        finally:
+            bar.close()
+        if current is not None:
+            current.close()
+
+        n_positions = sum(w.n_positions for w, _ in shards)
+        n_tokens = n_positions - n_docs
+        if n_docs == 0:
+            skipped = f"; {reader.skipped_invalid} invalid line(s) skipped" if reader.skipped_invalid else ""
+            raise InputError(f"no documents in {len(reader.files)} input file(s){skipped} (expected at least one)")
+        if n_tokens == 0:
+            raise InputError(f"the {n_docs} document(s) hold no tokens (all texts are empty)")
+
+        # ---- 2. suffix arrays ---------------------------------------------
+        from . import _core  # the C++ core
+
+        for i, (w, entry) in enumerate(shards):
+            sbar = _tqdm(progress, total=w.n_positions, unit="tok", unit_scale=True, desc=f"suffix array {i + 1}/{len(shards)}")
+
+            def cb(*args: Any, sbar: Any = sbar) -> None:
+                # progress(stage, done, total) per ARCHITECTURE.md, or progress(fraction)
+                if len(args) == 1:
+                    sbar.n = int(float(args[0]) * (sbar.total or 0))
+                else:
+                    stage, done, total = args[:3]
+                    if total and sbar.total != total:
+                        sbar.total = total
+                    sbar.n = int(done)
+                    sbar.set_description(f"suffix array {i + 1}/{len(shards)}: {stage}", refresh=False)
+                sbar.refresh()
+
+            try:
+                ptr_width = int(
+                    _core.build_suffix_array(w.paths["tokens"], w.paths["sa"], width, n_threads, cb if progress else None)
+                )
+            finally:
+                sbar.close()
+            _fsync_path(w.paths["sa"])
+            entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs, n_positions=w.n_positions, ptr_width=ptr_width)
+
+        # ---- 3. tokenizer copy, checksums, manifest -------------------------
+        ident = tok.identity()
+        if ident.get("kind") == "hf":
+            dst = os.path.join(tmp, fmt.TOKENIZER_FILE)
+            shutil.copyfile(getattr(tok, "path"), dst)
+            _fsync_path(dst)
+            if fmt.sha256_file(dst) != ident["sha256"]:
+                raise TokenizerError(f"{getattr(tok, 'path')}: the tokenizer file changed during the build")
+        total = sum(os.path.getsize(p) for w, _ in shards for p in w.paths.values())
+        cbar = _tqdm(progress, total=total, unit="B", unit_scale=True, desc="checksums")
+        try:
+            for w, entry in shards:
+                entry["files"] = {
+                    os.path.basename(p): fmt.file_entry(p, cbar.update) for p in w.paths.values()
+                }
+                _fsync_path(w.dir)
+        finally:
+            cbar.close()
+
+        seconds = time.perf_counter() - t0
+        shard_entries = [
+            {k: e[k] for k in ("dir", "n_docs", "n_tokens", "n_positions", "ptr_width", "doc_base", "files")}
+            for _, e in shards
+        ]
+        manifest: Dict[str, Any] = {
+            "format": fmt.FORMAT_NAME,
+            "format_version": fmt.FORMAT_VERSION,
+            "backend": "sa",
+            "token_width": width,
+            "separator": sep,
+            "tokenizer": ident,
+            "text_field": text_field,
+            "n_docs": n_docs,
+            "n_tokens": n_tokens,
+            "n_positions": n_positions,
+            "shards": shard_entries,
+            "build": {
+                "inputs": [os.path.abspath(os.fspath(p)) for p in reader.files],
+                "input_bytes": reader.total_bytes,
+                "skipped_invalid": reader.skipped_invalid,
+                "seconds": round(seconds, 3),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "infinigram_version": _version(),
+            },
+        }
+        fmt.write_manifest(tmp, manifest)
+        _fsync_path(tmp)
+
+        # ---- 4. rename into place ------------------------------------------
+        _check_output(output, overwrite)
+        if os.path.lexists(output):
+            aside = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}-old"
+            os.rename(output, aside)
+            try:
+                os.rename(tmp, output)
+            except BaseException:
+                os.rename(aside, output)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(tmp, output)
+        _fsync_path(parent)
+    except BaseException:
+        for w, _ in shards:
+            w.abort()
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+    if progress:
+        print(summary_line(manifest, output), file=sys.stderr)
+    return manifest
+
+
+def summary_line(manifest: Dict[str, Any], output: str = "") -> str:
+    """One line describing a finished build: docs, tokens, bytes/token, seconds, MB/s."""
+    b = manifest.get("build", {})
+    n_tokens = max(int(manifest["n_tokens"]), 1)
+    index_bytes = sum(f["size"] for s in manifest["shards"] for f in s["files"].values())
+    seconds = float(b.get("seconds", 0.0))
+    mb_s = b.get("input_bytes", 0) / 1e6 / max(seconds, 1e-9)
+    skipped = b.get("skipped_invalid", 0)
+    skipped_s = f", {skipped:,} invalid line(s) skipped" if skipped else ""
+    where = f" {output}:" if output else ""
+    return (
+        f"infinigram: built{where} {manifest['n_docs']:,} docs, {manifest['n_tokens']:,} tokens, "
+        f"{len(manifest['shards'])} shard(s), {index_bytes / n_tokens:.2f} bytes/token, "
+        f"{seconds:.2f} s, {mb_s:.1f} MB/s of input{skipped_s}"
+    )
