@@ -83,16 +83,32 @@ public:
         std::atomic<size_t> cursor{0};
         constexpr size_t kGrain = 256;
         auto work = [&] {
+            constexpr size_t G = SAShard<Tok>::kMaxGroup;
             std::vector<Tok> buf;
+            std::vector<size_t> start(G);
+            const Tok* qs[G];
+            size_t ms[G];
+            uint64_t part[G];
             for (;;) {
                 size_t s = cursor.fetch_add(kGrain);
                 if (s >= nq) break;
                 size_t e = std::min(nq, s + kGrain);
-                for (size_t i = s; i < e; ++i) {
-                    size_t a = static_cast<size_t>(offsets[i]), b = static_cast<size_t>(offsets[i + 1]);
-                    buf.resize(b - a);
-                    for (size_t k = a; k < b; ++k) buf[k - a] = static_cast<Tok>(flat[k]);
-                    counts[i] = count(buf.data(), buf.size());
+                for (size_t g0 = s; g0 < e; g0 += G) {
+                    const size_t g = std::min(G, e - g0);
+                    buf.clear();
+                    for (size_t k = 0; k < g; ++k) {
+                        const size_t a = static_cast<size_t>(offsets[g0 + k]), b = static_cast<size_t>(offsets[g0 + k + 1]);
+                        start[k] = buf.size();
+                        ms[k] = b - a;
+                        for (size_t x = a; x < b; ++x) buf.push_back(static_cast<Tok>(flat[x]));
+                    }
+                    for (size_t k = 0; k < g; ++k) { qs[k] = buf.data() + start[k]; counts[g0 + k] = 0; }
+                    for (const auto& sh : shards_) {
+                        sh->count_group(qs, ms, g, part);
+                        for (size_t k = 0; k < g; ++k) counts[g0 + k] += part[k];
+                    }
+                    for (size_t k = 0; k < g; ++k)
+                        if (ms[k] == 0) counts[g0 + k] = n_tokens_;  // empty query: real tokens
                 }
             }
         };
