@@ -12,6 +12,10 @@
 
 #include "engine.hpp"
 #include "sa_build.hpp"
+#include "lm.hpp"   // language-model queries
+#include "cnf.hpp"  // boolean (CNF) search
+#include "matching.hpp"  // matching statistics
+#include "drafter.hpp"   // draft tokens (drafter section)
 
 namespace py = pybind11;
 using namespace infinigram;
@@ -34,6 +38,11 @@ std::vector<int64_t> read_ids(py::handle q) {
             ids[static_cast<size_t>(i)] = v;
         }
         return ids;
+    }
+    if (py::isinstance<py::array>(q)) {
+        const char kind = py::reinterpret_borrow<py::array>(q).dtype().kind();
+        if (kind != 'i' && kind != 'u')
+            throw std::invalid_argument(std::string("a query array must have an integer dtype, got kind '") + kind + "'");
     }
     auto arr = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(q);
     if (!arr) {
@@ -85,30 +94,22 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "build_suffix_array",
-        [](const std::string& tokens_path, const std::string& sa_path, int token_width, int n_threads,
-           py::object progress) {
-            sais_detail::Tick tick;
-            if (!progress.is_none()) {
-                tick = [progress](double frac) {
-                    py::gil_scoped_acquire gil;
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                    progress(frac);
-                };
-            } else {
-                tick = [](double) {
-                    py::gil_scoped_acquire gil;
-                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
-                };
-            }
-            int threads = resolve_threads(n_threads);
+        [](const std::string& tokens_path, const std::string& sa_path, int token_width, py::object progress) {
+            // Called with the GIL held from the building thread; checks Ctrl-C
+            // (main thread only) and forwards progress.
+            sais_detail::Tick tick = [progress](double frac) {
+                py::gil_scoped_acquire gil;
+                if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                if (!progress.is_none()) progress(frac);
+            };
             py::gil_scoped_release release;
-            return build_suffix_array_file(tokens_path, sa_path, token_width, threads, tick);
+            return build_suffix_array_file(tokens_path, sa_path, token_width, tick);
         },
-        py::arg("tokens_path"), py::arg("sa_path"), py::arg("token_width"), py::arg("n_threads") = 0,
-        py::arg("progress") = py::none(),
-        "Builds the suffix array of a token file (SA-IS) and writes it packed to the minimal pointer width.\n"
+        py::arg("tokens_path"), py::arg("sa_path"), py::arg("token_width"), py::arg("progress") = py::none(),
+        "Builds the suffix array of a token file (SA-IS, one thread; the GIL is released so several\n"
+        "shards can build concurrently) and writes it packed to the minimal pointer width.\n"
         "progress(fraction) is called a few dozen times with the GIL held; Ctrl-C interrupts.\n"
-        "Returns the pointer width in bytes. Time O(n), memory n * 4 bytes (+ the token file) below 2^31 tokens.");
+        "Returns the pointer width in bytes. Time O(n); memory n * 4 bytes (+ the token file) below 2^31 tokens.");
 
     py::class_<PyEngine>(m, "Engine")
         .def(py::init<int, const std::vector<std::tuple<std::string, std::string, std::string, int>>&>(),
@@ -242,4 +243,371 @@ PYBIND11_MODULE(_core, m) {
                 });
             },
             py::arg("shard"), py::arg("rank"));
+
+    // ---- language-model queries (lm.hpp, cnf.hpp)
+    // Module-level functions taking the Engine; the Python side is infinigram/lm.py.
+    {
+        auto ids_to = [](auto& x, py::handle q) {
+            using Tok = TokOf<decltype(x)>;
+            std::vector<int64_t> ids = read_ids(q);
+            std::vector<Tok> t;
+            x.convert(ids.data(), ids.size(), t);
+            return t;
+        };
+        auto one_tok = [](auto& x, int64_t id) {
+            using Tok = TokOf<decltype(x)>;
+            std::vector<Tok> t;
+            x.convert(&id, 1, t);
+            return t[0];
+        };
+        using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+        auto check_offsets = [](const I64& flat, const I64& offsets) {
+            if (offsets.ndim() != 1 || offsets.size() < 1)
+                throw std::invalid_argument("offsets must be a 1-d array of n + 1 entries");
+            const int64_t* o = offsets.data();
+            const size_t n = static_cast<size_t>(offsets.size() - 1);
+            if (o[0] != 0 || o[n] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
+            for (size_t i = 0; i < n; ++i)
+                if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
+            return n;
+        };
+
+        m.def(
+            "lm_prob",
+            [ids_to, one_tok](const PyEngine& e, py::handle q, int64_t next, bool infgram) {
+                return e.visit([&](auto& x) {
+                    auto t = ids_to(x, q);
+                    auto nt = one_tok(x, next);
+                    lm::ProbOut o;
+                    {
+                        py::gil_scoped_release release;
+                        o = infgram ? lm::infgram_prob(x, t.data(), t.size(), nt) : lm::prob(x, t.data(), t.size(), nt);
+                    }
+                    return py::make_tuple(o.prob, o.prompt_count, o.cont_count, o.end_count, o.suffix_len);
+                });
+            },
+            py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
+            "(prob, prompt_count, cont_count, end_count, suffix_len); prob = cont / (prompt_count - end_count), NaN if 0.");
+        m.def(
+            "lm_ntd",
+            [ids_to](const PyEngine& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
+                return e.visit([&](auto& x) {
+                    auto t = ids_to(x, q);
+                    lm::NtdOut o;
+                    {
+                        py::gil_scoped_release release;
+                        o = infgram ? lm::infgram_ntd(x, t.data(), t.size(), max_support, exact_mode, seed)
+                                    : lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed);
+                    }
+                    py::array_t<int64_t> toks(static_cast<py::ssize_t>(o.counts.size()));
+                    py::array_t<int64_t> cnts(static_cast<py::ssize_t>(o.counts.size()));
+                    int64_t* tp = toks.mutable_data();
+                    int64_t* cp = cnts.mutable_data();
+                    for (size_t i = 0; i < o.counts.size(); ++i) {
+                        tp[i] = static_cast<int64_t>(o.counts[i].first);
+                        cp[i] = static_cast<int64_t>(o.counts[i].second);
+                    }
+                    return py::make_tuple(toks, cnts, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+                });
+            },
+            py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
+            py::arg("infgram") = false,
+            "(tokens, counts, prompt_count, end_count, suffix_len, approx, unit): next-token counts (ascending tokens).\n"
+            "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
+        m.def(
+            "lm_prob_many",
+            [check_offsets](const PyEngine& e, I64 flat, I64 offsets, I64 next, bool infgram, int n_threads) {
+                const size_t nq = check_offsets(flat, offsets);
+                if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
+                    throw std::invalid_argument("next must have one token per prompt");
+                py::array_t<double> prob(static_cast<py::ssize_t>(nq));
+                py::array_t<int64_t> pc(static_cast<py::ssize_t>(nq)), cc(static_cast<py::ssize_t>(nq)),
+                    ec(static_cast<py::ssize_t>(nq)), sl(static_cast<py::ssize_t>(nq));
+                e.visit([&](auto& x) {
+                    using Tok = TokOf<decltype(x)>;
+                    std::vector<Tok> ft, nt;
+                    x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
+                    x.convert(next.data(), nq, nt);
+                    std::vector<lm::ProbOut> out(nq);
+                    {
+                        py::gil_scoped_release release;
+                        lm::prob_many(x, ft.data(), offsets.data(), nt.data(), nq, infgram, out.data(), n_threads);
+                    }
+                    double* p = prob.mutable_data();
+                    int64_t *a = pc.mutable_data(), *b = cc.mutable_data(), *c = ec.mutable_data(), *d = sl.mutable_data();
+                    for (size_t i = 0; i < nq; ++i) {
+                        p[i] = out[i].prob;
+                        a[i] = static_cast<int64_t>(out[i].prompt_count);
+                        b[i] = static_cast<int64_t>(out[i].cont_count);
+                        c[i] = static_cast<int64_t>(out[i].end_count);
+                        d[i] = static_cast<int64_t>(out[i].suffix_len);
+                    }
+                    return 0;
+                });
+                return py::make_tuple(prob, pc, cc, ec, sl);
+            },
+            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
+            py::arg("n_threads") = 0,
+            "Batched lm_prob: arrays (prob, prompt_count, cont_count, end_count, suffix_len). GIL released.");
+        m.def(
+            "lm_score_many",
+            [check_offsets](const PyEngine& e, I64 flat, I64 offsets, size_t n, int n_threads) {
+                const size_t ns = check_offsets(flat, offsets);
+                const py::ssize_t N = flat.size();
+                py::array_t<double> lp(N);
+                py::array_t<int64_t> sl(N), cc(N), dn(N);
+                e.visit([&](auto& x) {
+                    using Tok = TokOf<decltype(x)>;
+                    std::vector<Tok> ft;
+                    x.convert(flat.data(), static_cast<size_t>(N), ft);
+                    lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
+                    py::gil_scoped_release release;
+                    lm::score_many(x, ft.data(), offsets.data(), ns, n, so, n_threads);
+                    return 0;
+                });
+                return py::make_tuple(lp, sl, cc, dn);
+            },
+            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n") = 0, py::arg("n_threads") = 0,
+            "Per-token scores of many sequences: (logprob, suffix_len, cont_count, denom), flat arrays.\n"
+            "n = 0: infinity-gram; n >= 1: n-gram (context of n - 1 tokens). GIL released, all cores.");
+        m.def(
+            "cnf_evaluate",
+            [ids_to](const PyEngine& e, py::list cnf, uint64_t max_clause_freq, uint64_t max_diff_tokens, uint64_t limit,
+                     bool stop_at_limit, uint64_t seed) {
+                return e.visit([&](auto& x) {
+                    using Tok = TokOf<decltype(x)>;
+                    std::vector<cnf::Clause<Tok>> clauses;
+                    for (py::handle cl : cnf) {
+                        cnf::Clause<Tok> c;
+                        for (py::handle term : cl) {
+                            auto t = ids_to(x, term);
+                            if (t.empty()) throw std::invalid_argument("a CNF n-gram must not be empty");
+                            c.push_back(std::move(t));
+                        }
+                        if (c.empty()) throw std::invalid_argument("a CNF clause must not be empty");
+                        clauses.push_back(std::move(c));
+                    }
+                    cnf::CnfOut o;
+                    {
+                        py::gil_scoped_release release;
+                        o = cnf::evaluate(x, clauses, max_clause_freq, max_diff_tokens, limit, stop_at_limit, seed);
+                    }
+                    py::array_t<int64_t> mt({static_cast<py::ssize_t>(o.matches.size()), py::ssize_t(5)});
+                    int64_t* p = mt.mutable_data();
+                    for (size_t i = 0; i < o.matches.size(); ++i) {
+                        const auto& mm = o.matches[i];
+                        p[5 * i + 0] = static_cast<int64_t>(mm.shard);
+                        p[5 * i + 1] = static_cast<int64_t>(mm.doc);
+                        p[5 * i + 2] = static_cast<int64_t>(mm.start);
+                        p[5 * i + 3] = static_cast<int64_t>(mm.end);
+                        p[5 * i + 4] = static_cast<int64_t>(mm.anchor);
+                    }
+                    return py::make_tuple(o.count, o.approx, o.complete, o.anchor_total, o.anchor_tested, mt);
+                });
+            },
+            py::arg("engine"), py::arg("cnf"), py::arg("max_clause_freq"), py::arg("max_diff_tokens"),
+            py::arg("limit") = 0, py::arg("stop_at_limit") = false, py::arg("seed") = 0,
+            "CNF query: (count, approx, complete, anchor_total, anchor_tested, matches[k, 5] = shard, doc, start, end, anchor).");
+    }
+    // ---- end of language-model queries
+    // ---- matching statistics (matching.hpp)
+    // Module-level functions taking the Engine; the Python side is Index.longest_matches
+    // / Index.maximal_matches and infinigram/analysis/.
+    {
+        using I64m = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+        m.def(
+            "matching_statistics",
+            [](const PyEngine& e, py::handle q, bool with_occurrence) {
+                std::vector<int64_t> ids = read_ids(q);
+                MatchStats ms;
+                e.visit([&](auto& x) {
+                    using Tok = TokOf<decltype(x)>;
+                    std::vector<Tok> t;
+                    x.convert(ids.data(), ids.size(), t);
+                    py::gil_scoped_release release;
+                    matching_statistics(x, t.data(), t.size(), with_occurrence, ms);
+                    return 0;
+                });
+                const size_t mm = ms.length.size();
+                return py::make_tuple(py::array_t<uint64_t>(mm, ms.length.data()), py::array_t<uint64_t>(mm, ms.count.data()),
+                                      py::array_t<int64_t>(mm, ms.doc.data()), py::array_t<int64_t>(mm, ms.offset.data()));
+            },
+            py::arg("engine"), py::arg("q"), py::arg("with_occurrence") = true,
+            "Matching statistics of a text: (length, count, doc_ix, offset) arrays, one entry per position i:\n"
+            "the longest q[i:i+length] occurring in the corpus (union of shards), its count summed over shards,\n"
+            "and one occurrence (global doc, offset in its text; -1 when length is 0). O(m log n) per shard.");
+        m.def(
+            "matching_statistics_many",
+            [](const PyEngine& e, I64m flat, I64m offsets, bool with_occurrence, int n_threads) {
+                if (offsets.ndim() != 1 || offsets.size() < 1)
+                    throw std::invalid_argument("offsets must be a 1-d array of n_texts + 1 entries");
+                const size_t nt = static_cast<size_t>(offsets.size() - 1);
+                const int64_t* o = offsets.data();
+                if (o[0] != 0 || o[nt] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
+                for (size_t i = 0; i < nt; ++i)
+                    if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
+                const size_t n = static_cast<size_t>(flat.size());
+                py::array_t<uint64_t> len(n), cnt(n);
+                py::array_t<int64_t> doc(n), off(n);
+                uint64_t* lp = len.mutable_data(); uint64_t* cp = cnt.mutable_data();
+                int64_t* dp = doc.mutable_data(); int64_t* op = off.mutable_data();
+                const int64_t* f = flat.data();
+                e.visit([&](auto& x) {
+                    using Tok = TokOf<decltype(x)>;
+                    std::vector<Tok> scratch;
+                    constexpr size_t kBlock = 4096;
+                    for (size_t s = 0; s < n; s += kBlock) x.convert(f + s, std::min(kBlock, n - s), scratch);
+                    py::gil_scoped_release release;
+                    matching_statistics_many(x, f, o, nt, with_occurrence, lp, cp, dp, op, n_threads);
+                    return 0;
+                });
+                return py::make_tuple(len, cnt, doc, off);
+            },
+            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("with_occurrence") = false,
+            py::arg("n_threads") = 0,
+            "Matching statistics of many texts (text k = flat[offsets[k]:offsets[k+1]]): flat (length, count, doc_ix,\n"
+            "offset) arrays aligned with flat. GIL released; texts spread over n_threads threads (0 = all cores).");
+    }
+    // ---- end of matching statistics
+    // ---- drafter (drafter.hpp)
+    {
+        using draft::AnyDrafter;
+        using draft::Config;
+        auto ids_or_none = [](py::handle h, std::vector<int64_t>& buf) -> const std::vector<int64_t>* {
+            if (h.is_none()) return nullptr;
+            buf = read_ids(h);
+            return &buf;
+        };
+        auto to_result = [](const draft::Proposal& p, bool tree) -> py::tuple {
+            py::array_t<int64_t> toks(static_cast<py::ssize_t>(p.tokens.size()), p.tokens.data());
+            py::array_t<double> probs(static_cast<py::ssize_t>(p.probs.size()), p.probs.data());
+            if (!tree) return py::make_tuple(toks, probs);
+            py::array_t<int32_t> par(static_cast<py::ssize_t>(p.parents.size()), p.parents.data());
+            return py::make_tuple(toks, par, probs);
+        };
+        py::class_<AnyDrafter> d(m, "Drafter",
+                                 "Draft-token proposer (see csrc/drafter.hpp). Not thread-safe.");
+        d.def(py::init([](py::object engine) {
+                  Config cfg;
+                  if (engine.is_none()) return new AnyDrafter(cfg);
+                  const PyEngine& pe = engine.cast<const PyEngine&>();
+                  return pe.visit([&](const auto& x) { return new AnyDrafter(&x, cfg); });
+              }),
+              py::arg("engine") = py::none(), py::keep_alive<1, 2>(),
+              "Drafter over an Engine (or None: live context and history only).");
+#define IG_DRAFT_CFG(name) \
+    d.def_property(#name, [](AnyDrafter& a) { return a.visit([](auto& x) { return x.config().name; }); }, \
+                   [](AnyDrafter& a, decltype(Config::name) v) { a.visit([&](auto& x) { x.config().name = v; return 0; }); })
+        IG_DRAFT_CFG(alpha);
+        IG_DRAFT_CFG(tau);
+        IG_DRAFT_CFG(context_boost);
+        IG_DRAFT_CFG(history_boost);
+        IG_DRAFT_CFG(corpus_boost);
+        IG_DRAFT_CFG(power);
+        IG_DRAFT_CFG(min_match);
+        IG_DRAFT_CFG(use_context);
+        IG_DRAFT_CFG(use_history);
+        IG_DRAFT_CFG(use_corpus);
+        IG_DRAFT_CFG(max_history);
+        IG_DRAFT_CFG(max_children);
+#undef IG_DRAFT_CFG
+        d.def_property_readonly("has_corpus", [](AnyDrafter& a) { return a.visit([](auto& x) { return x.has_corpus(); }); })
+            .def_property_readonly("n_requests", [](AnyDrafter& a) { return a.visit([](auto& x) { return x.n_requests(); }); })
+            .def_property_readonly("history_size", [](AnyDrafter& a) { return a.visit([](auto& x) { return x.history_size(); }); })
+            .def("has_request", [](AnyDrafter& a, int64_t rid) { return a.visit([&](auto& x) { return x.has_request(rid); }); },
+                 py::arg("rid"))
+            .def(
+                "start",
+                [=](AnyDrafter& a, int64_t rid, py::handle prompt, py::handle corpus_prompt) {
+                    std::vector<int64_t> p = read_ids(prompt), cbuf;
+                    const std::vector<int64_t>* c = ids_or_none(corpus_prompt, cbuf);
+                    a.visit([&](auto& x) { x.start(rid, p, c); return 0; });
+                },
+                py::arg("rid"), py::arg("prompt"), py::arg("corpus_prompt") = py::none(),
+                "(Re)starts request rid with its prompt (corpus_prompt: the prompt in index tokens, if they differ).")
+            .def(
+                "observe",
+                [=](AnyDrafter& a, int64_t rid, py::handle ids, py::handle corpus_ids) {
+                    std::vector<int64_t> p = read_ids(ids), cbuf;
+                    const std::vector<int64_t>* c = ids_or_none(corpus_ids, cbuf);
+                    a.visit([&](auto& x) { x.observe(rid, p, c); return 0; });
+                },
+                py::arg("rid"), py::arg("ids"), py::arg("corpus_ids") = py::none(),
+                "Appends accepted tokens to request rid (incremental: O(1) amortised + a narrowing per shard).")
+            .def(
+                "reset_corpus",
+                [](AnyDrafter& a, int64_t rid, py::handle corpus_ids) {
+                    std::vector<int64_t> c = read_ids(corpus_ids);
+                    a.visit([&](auto& x) { x.reset_corpus(rid, c); return 0; });
+                },
+                py::arg("rid"), py::arg("corpus_ids"))
+            .def(
+                "extends",
+                [](AnyDrafter& a, int64_t rid, py::handle ids) {
+                    std::vector<int64_t> p = read_ids(ids);
+                    return a.visit([&](auto& x) { return x.extends(rid, p.data(), p.size()); });
+                },
+                py::arg("rid"), py::arg("ids"), "len(context) if ids starts with request rid's context, else -1.")
+            .def(
+                "context",
+                [](AnyDrafter& a, int64_t rid) {
+                    return a.visit([&](auto& x) {
+                        const auto& c = x.context(rid);
+                        return py::array_t<uint32_t>(static_cast<py::ssize_t>(c.size()), c.data());
+                    });
+                },
+                py::arg("rid"))
+            .def("stop", [](AnyDrafter& a, int64_t rid, int learn) { a.visit([&](auto& x) { x.stop(rid, learn); return 0; }); },
+                 py::arg("rid"), py::arg("learn") = 1,
+                 "Ends request rid; learn: 0 forget, 1 add its generated tokens to the history, 2 prompt too.")
+            .def(
+                "add_history",
+                [](AnyDrafter& a, py::handle ids) {
+                    std::vector<int64_t> p = read_ids(ids);
+                    std::vector<draft::Id> t(p.size());
+                    for (size_t i = 0; i < p.size(); ++i) {
+                        if (p[i] < 0 || p[i] >= static_cast<int64_t>(draft::kBoundary))
+                            throw std::invalid_argument("token id out of range");
+                        t[i] = static_cast<draft::Id>(p[i]);
+                    }
+                    a.visit([&](auto& x) { x.add_history(t.data(), t.size()); return 0; });
+                },
+                py::arg("ids"))
+            .def("clear_history", [](AnyDrafter& a) { a.visit([](auto& x) { x.clear_history(); return 0; }); })
+            .def("match_lengths", [](AnyDrafter& a, int64_t rid) { return a.visit([&](auto& x) { return x.match_lengths(rid); }); },
+                 py::arg("rid"), "(context, history, corpus) lengths of the longest matched suffix.")
+            .def(
+                "propose",
+                [=](AnyDrafter& a, int64_t rid, size_t k, double min_prob, int sources, py::handle new_ids) {
+                    thread_local draft::Proposal p;
+                    std::vector<int64_t> buf;
+                    if (!new_ids.is_none()) buf = read_ids(new_ids);
+                    a.visit([&](auto& x) {
+                        if (!buf.empty()) x.observe(rid, buf, nullptr);
+                        x.propose(rid, k, true, min_prob, sources, p);
+                        return 0;
+                    });
+                    return to_result(p, false);
+                },
+                py::arg("rid"), py::arg("k"), py::arg("min_prob") = 0.0, py::arg("sources") = 7,
+                py::arg("new_ids") = py::none(),
+                "Chain of up to k draft tokens: (tokens int64, path probabilities). new_ids: observe them first.")
+            .def(
+                "propose_tree",
+                [=](AnyDrafter& a, int64_t rid, size_t budget, double min_prob, int sources, py::handle new_ids) {
+                    thread_local draft::Proposal p;
+                    std::vector<int64_t> buf;
+                    if (!new_ids.is_none()) buf = read_ids(new_ids);
+                    a.visit([&](auto& x) {
+                        if (!buf.empty()) x.observe(rid, buf, nullptr);
+                        x.propose(rid, budget, false, min_prob, sources, p);
+                        return 0;
+                    });
+                    return to_result(p, true);
+                },
+                py::arg("rid"), py::arg("budget"), py::arg("min_prob") = 0.0, py::arg("sources") = 7,
+                py::arg("new_ids") = py::none(),
+                "Tree of up to budget nodes: (tokens, parents (-1 = root), path probabilities), parents[i] < i.");
+    }
+    // ---- end of drafter
 }

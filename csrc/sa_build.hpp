@@ -1,6 +1,6 @@
 // sa_build.hpp — build a shard's suffix array file from its token file.
 //
-//   build_suffix_array_file(tokens_path, sa_path, token_width, threads, tick) -> ptr_width
+//   build_suffix_array_file(tokens_path, sa_path, token_width, tick) -> ptr_width
 //
 // Reads the token file (memory-mapped), runs SA-IS (sais.hpp) with 32-bit
 // entries when the shard has < 2^31 positions and 64-bit entries above, and
@@ -51,27 +51,27 @@ void write_packed(const Idx* SA, uint64_t n, int w, const std::string& path) {
 }
 
 template <class Char, class Idx>
-void build_typed(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w, int threads,
+void build_typed(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w,
                  const sais_detail::Tick& tick) {
     std::vector<Idx> SA(n);
-    suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), SA.data(), threads, tick);
+    suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), SA.data(), tick);
     write_packed<Idx>(SA.data(), n, w, sa_path);
 }
 
 template <class Char>
-void build_any_idx(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w, int threads,
+void build_any_idx(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w,
                    const sais_detail::Tick& tick) {
     if (n < (uint64_t(1) << 31) - 2)
-        build_typed<Char, int32_t>(T, n, K, sa_path, w, threads, tick);
+        build_typed<Char, int32_t>(T, n, K, sa_path, w, tick);
     else
-        build_typed<Char, int64_t>(T, n, K, sa_path, w, threads, tick);
+        build_typed<Char, int64_t>(T, n, K, sa_path, w, tick);
 }
 
 }  // namespace build_detail
 
 /// Builds `sa_path` from `tokens_path`; returns the pointer width in bytes.
 inline int build_suffix_array_file(const std::string& tokens_path, const std::string& sa_path, int token_width,
-                                   int threads, const sais_detail::Tick& tick) {
+                                   const sais_detail::Tick& tick) {
     if (token_width != 1 && token_width != 2 && token_width != 4)
         throw std::invalid_argument("token_width must be 1, 2 or 4, got " + std::to_string(token_width));
     MappedFile f(tokens_path);
@@ -82,10 +82,9 @@ inline int build_suffix_array_file(const std::string& tokens_path, const std::st
     const int w = ptr_width_for(n);
     f.advise(MADV_WILLNEED);
     if (token_width == 1) {
-        build_detail::build_any_idx<uint8_t>(f.data(), n, 256, sa_path, w, threads, tick);
+        build_detail::build_any_idx<uint8_t>(f.data(), n, 256, sa_path, w, tick);
     } else if (token_width == 2) {
-        build_detail::build_any_idx<uint16_t>(reinterpret_cast<const uint16_t*>(f.data()), n, 65536, sa_path, w,
-                                              threads, tick);
+        build_detail::build_any_idx<uint16_t>(reinterpret_cast<const uint16_t*>(f.data()), n, 65536, sa_path, w, tick);
     } else {
         const uint32_t* src = reinterpret_cast<const uint32_t*>(f.data());
         const uint32_t sep = separator_of<uint32_t>();
@@ -108,7 +107,7 @@ inline int build_suffix_array_file(const std::string& tokens_path, const std::st
                 t = static_cast<uint32_t>(std::lower_bound(vals.begin(), vals.end(), t) - vals.begin());
             K = vals.size();
         }
-        build_detail::build_any_idx<uint32_t>(T.data(), n, K, sa_path, w, threads, tick);
+        build_detail::build_any_idx<uint32_t>(T.data(), n, K, sa_path, w, tick);
     }
     return w;
 }

@@ -17,20 +17,18 @@
 // in the sign of SA entries, so the hot loops touch no type bitmap.
 // The scans are branch-free (an entry with nothing to induce writes to a
 // dummy), and with large alphabets the bucket pointers are prefetched too.
-// With threads > 1 a helper thread precomputes the scans' random text reads
-// a few blocks ahead at idle priority (see Gatherer); the scan never waits.
+// Construction is single-threaded. A helper thread that precomputed the
+// scans' text reads a few blocks ahead (never blocking the scan, at idle
+// priority) was measured here and gained nothing: it could not run ahead of a
+// scan that prefetches. The build pipeline uses the second core instead
+// (shards built concurrently, checksums overlapped with construction).
 #pragma once
 
 #include <algorithm>
-#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <functional>
-#include <memory>
-#include <pthread.h>
-#include <sched.h>
 #include <stdexcept>
-#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -110,89 +108,6 @@ inline void induced(const Char* T, Idx j, Char& c0, Idx& v) {
     else v = (p == 0 || cp > c0) ? ~p : p;
 }
 
-/// Entries per block of the induce scans.
-constexpr long kBlock = 1 << 13;
-
-/// A second thread that runs ahead of an induce scan, one block at a time,
-/// and precomputes for each entry the symbol and value it induces (the random
-/// text reads). The scanning thread uses a block only if it is complete and
-/// an entry only if it still holds the value read (entries ahead of the scan
-/// can still be written by it); otherwise it computes the entry itself. The
-/// scan never waits for the helper, and the helper runs at SCHED_IDLE
-/// priority, so when the second core is busy the helper gets no time and the
-/// scan runs as it would alone.
-template <bool kL, class Char, class Idx>
-class Gatherer {
-public:
-    struct Slot {
-        std::atomic<long> ready{-1};
-        Idx j[kBlock];
-        Idx v[kBlock];
-        Char c[kBlock];
-    };
-    static constexpr long kRing = 4;
-
-    Gatherer(const Char* T, const Idx* SA, Idx n, bool enabled) : T_(T), SA_(SA), n_(n) {
-        nblocks_ = (static_cast<long>(n) + kBlock - 1) / kBlock;
-        if (enabled && nblocks_ >= 8) {
-            slots_.reset(new Slot[kRing]);
-            th_ = std::thread([this] { run(); });
-        }
-    }
-    ~Gatherer() {
-        stop_.store(true, std::memory_order_relaxed);
-        if (th_.joinable()) th_.join();
-    }
-    long nblocks() const { return nblocks_; }
-    /// The scan starts block b (it has finished every block before b).
-    void at(long b) { cur_.store(b, std::memory_order_relaxed); }
-    /// Block b's precomputed entries, or nullptr if not ready.
-    const Slot* get(long b) const {
-        if (!slots_) return nullptr;
-        const Slot& s = slots_[b % kRing];
-        return s.ready.load(std::memory_order_acquire) == b ? &s : nullptr;
-    }
-    /// Scan-order block b covers SA indices [first, first + len) (L) or the
-    /// mirrored range read backwards (S).
-    Idx block_len(long b) const { return static_cast<Idx>(std::min<long>(kBlock, n_ - b * kBlock)); }
-
-private:
-    void run() {
-        sched_param sp{};
-        pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-        long next = 1;
-        while (!stop_.load(std::memory_order_relaxed)) {
-            const long cur = cur_.load(std::memory_order_relaxed);
-            if (next <= cur) next = cur + 1;
-            if (next >= nblocks_) break;
-            if (next >= cur + kRing) {
-                std::this_thread::yield();
-                continue;
-            }
-            Slot& s = slots_[next % kRing];
-            const Idx len = block_len(next);
-            const volatile Idx* sa = SA_;
-            for (Idx k = 0; k < len; ++k) {
-                const Idx i = kL ? static_cast<Idx>(next * kBlock) + k : n_ - 1 - static_cast<Idx>(next * kBlock) - k;
-                const Idx j = sa[i];
-                s.j[k] = j;
-                induced<kL>(T_, j, s.c[k], s.v[k]);
-            }
-            s.ready.store(next, std::memory_order_release);
-            ++next;
-        }
-    }
-
-    const Char* T_;
-    const Idx* SA_;
-    Idx n_;
-    long nblocks_ = 0;
-    std::unique_ptr<Slot[]> slots_;
-    std::atomic<long> cur_{0};
-    std::atomic<bool> stop_{false};
-    std::thread th_;
-};
-
 /// Induced sort: from the LMS entries placed at the ends of their buckets,
 /// first all L-type suffixes (left-to-right scan), then all S-type suffixes
 /// (right-to-left scan). Entry signs: during the L scan a non-negative entry j
@@ -202,102 +117,53 @@ private:
 /// Every scan is branch-free per entry: an entry that induces nothing writes
 /// to a dummy.
 template <class Char, class Idx>
-void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool helper, bool flip_s = true) {
+void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool flip_s = true) {
     Idx dummy = 0;
     Idx* const ptr = B.ptr;
     const bool big = B.K > 4096;  // bucket pointers no longer fit in L1: prefetch them too
     // ---- L-type suffixes, left to right.
     B.starts();
-    {
-        const Idx last = n - 1;
-        SA[ptr[T[last]]++] = (last > 0 && T[last - 1] < T[last]) ? ~last : last;
-        Gatherer<true, Char, Idx> g(T, SA, n, helper);
-        for (long b = 0; b < g.nblocks(); ++b) {
-            g.at(b);
-            const Idx s = static_cast<Idx>(b * kBlock), e = s + g.block_len(b);
-            if (const auto* sl = g.get(b)) {
-                for (Idx i = s; i < e; ++i) {
-                    const Idx k = i - s;
-                    if (big && k + kPrefetch < e - s) __builtin_prefetch(ptr + sl->c[k + kPrefetch]);
-                    const Idx j = SA[i];
-                    SA[i] = ~j;
-                    Char c0;
-                    Idx v;
-                    if (j == sl->j[k]) { c0 = sl->c[k]; v = sl->v[k]; }
-                    else induced<true>(T, j, c0, v);
-                    const bool ok = j > 0;
-                    const Idx at = ptr[c0];
-                    ptr[c0] = at + static_cast<Idx>(ok);
-                    *(ok ? SA + at : &dummy) = v;
-                }
-                continue;
-            }
-            for (Idx i = s; i < e; ++i) {
-                if (i + 2 * kPrefetch < n) {
-                    const Idx f = SA[i + 2 * kPrefetch];
-                    __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
-                    if (big) {
-                        const Idx h = SA[i + kPrefetch];
-                        __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
-                    }
-                }
-                const Idx j = SA[i];
-                SA[i] = ~j;
-                Char c0;
-                Idx v;
-                induced<true>(T, j, c0, v);
-                const bool ok = j > 0;
-                const Idx at = ptr[c0];
-                ptr[c0] = at + static_cast<Idx>(ok);
-                *(ok ? SA + at : &dummy) = v;
+    const Idx last = n - 1;
+    SA[ptr[T[last]]++] = (last > 0 && T[last - 1] < T[last]) ? ~last : last;
+    for (Idx i = 0; i < n; ++i) {
+        if (i + 2 * kPrefetch < n) {
+            const Idx f = SA[i + 2 * kPrefetch];
+            __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+            if (big) {
+                const Idx h = SA[i + kPrefetch];
+                __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
             }
         }
+        const Idx j = SA[i];
+        SA[i] = ~j;
+        Char c0;
+        Idx v;
+        induced<true>(T, j, c0, v);
+        const bool ok = j > 0;
+        const Idx at = ptr[c0];
+        ptr[c0] = at + static_cast<Idx>(ok);
+        *(ok ? SA + at : &dummy) = v;
     }
     // ---- S-type suffixes, right to left.
     B.ends();
-    {
-        Gatherer<false, Char, Idx> g(T, SA, n, helper);
-        for (long b = 0; b < g.nblocks(); ++b) {
-            g.at(b);
-            const Idx top = n - 1 - static_cast<Idx>(b * kBlock);  // first index scanned
-            const Idx bottom = top - g.block_len(b) + 1;
-            if (const auto* sl = g.get(b)) {
-                for (Idx i = top; i >= bottom; --i) {
-                    const Idx k = top - i;
-                    if (big && i - kPrefetch >= bottom) __builtin_prefetch(ptr + sl->c[k + kPrefetch]);
-                    const Idx j = SA[i];
-                    const bool ok = j > 0;
-                    if (flip_s) SA[i] = ok ? j : ~j;
-                    Char c0;
-                    Idx v;
-                    if (j == sl->j[k]) { c0 = sl->c[k]; v = sl->v[k]; }
-                    else induced<false>(T, j, c0, v);
-                    const Idx at = ptr[c0] - static_cast<Idx>(ok);
-                    ptr[c0] = at;
-                    *(ok ? SA + at : &dummy) = v;
-                }
-                continue;
-            }
-            for (Idx i = top; i >= bottom; --i) {
-                if (i >= 2 * kPrefetch) {
-                    const Idx f = SA[i - 2 * kPrefetch];
-                    __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
-                    if (big) {
-                        const Idx h = SA[i - kPrefetch];
-                        __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
-                    }
-                }
-                const Idx j = SA[i];
-                const bool ok = j > 0;
-                if (flip_s) SA[i] = ok ? j : ~j;
-                Char c0;
-                Idx v;
-                induced<false>(T, j, c0, v);
-                const Idx at = ptr[c0] - static_cast<Idx>(ok);
-                ptr[c0] = at;
-                *(ok ? SA + at : &dummy) = v;
+    for (Idx i = n - 1; i >= 0; --i) {
+        if (i >= 2 * kPrefetch) {
+            const Idx f = SA[i - 2 * kPrefetch];
+            __builtin_prefetch(T + (f > 0 ? f - 1 : 0));
+            if (big) {
+                const Idx h = SA[i - kPrefetch];
+                __builtin_prefetch(ptr + T[h > 0 ? h - 1 : 0]);
             }
         }
+        const Idx j = SA[i];
+        const bool ok = j > 0;
+        if (flip_s) SA[i] = ok ? j : ~j;
+        Char c0;
+        Idx v;
+        induced<false>(T, j, c0, v);
+        const Idx at = ptr[c0] - static_cast<Idx>(ok);
+        ptr[c0] = at;
+        *(ok ? SA + at : &dummy) = v;
     }
 }
 
@@ -320,7 +186,7 @@ Idx classify(const Char* T, Idx n, TypeBits& t) {
 /// One level of SA-IS over T[0, n) with symbols in [0, K).
 /// `spare` (spare_len entries, disjoint from SA and T) may hold the buckets.
 template <class Char, class Idx>
-void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_len, bool helper,
+void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_len,
                 const Tick& tick, double w0, double w1) {
     if (n <= 0) return;
     if (n == 1) { SA[0] = 0; return; }
@@ -335,7 +201,7 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     std::fill(SA, SA + n, Idx(0));
     B.ends();
     t.for_each_lms_desc([&](size_t i) { SA[--B.ptr[T[i]]] = static_cast<Idx>(i); });
-    induce(T, SA, n, B, helper, /*flip_s=*/false);
+    induce(T, SA, n, B, /*flip_s=*/false);
     if (tick) tick(w0 + (w1 - w0) * 0.35);
 
     // Compact the sorted LMS positions into SA[0, m). After the S scan without
@@ -394,7 +260,7 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
 
     // ---- Stage 2: sort the LMS suffixes (recursively if names repeat).
     if (names < m) {
-        sais_level<Idx, Idx>(s1, SA, m, names, SA + m, static_cast<size_t>(n - 2 * m), helper, tick,
+        sais_level<Idx, Idx>(s1, SA, m, names, SA + m, static_cast<size_t>(n - 2 * m), tick,
                              wmid, wmid + (w1 - wmid) * 0.4);
     } else {
         for (Idx i = 0; i < m; ++i) SA[s1[i]] = i;
@@ -413,23 +279,21 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
         SA[i] = 0;
         SA[--B.ptr[T[p]]] = p;
     }
-    induce(T, SA, n, B, helper);
+    induce(T, SA, n, B);
     if (tick) tick(w1);
 }
 
 }  // namespace sais_detail
 
 /// Builds the suffix array of T[0, n) (symbols in [0, K)) into SA[0, n).
-/// Idx must be a signed integer type able to hold n; K must be <= n + 2^16 or
-/// so for memory reasons (buckets are K entries). `threads` > 1 adds one
-/// idle-priority helper thread to the induce scans (Gatherer).
-/// `tick(fraction)` reports progress.
+/// Idx must be a signed integer type able to hold n and K; memory beyond SA is
+/// one type bit per symbol per level plus 2K bucket entries at level 0.
+/// `tick(fraction)` reports progress at stage boundaries.
 template <class Char, class Idx>
-void suffix_array(const Char* T, Idx n, Idx K, Idx* SA, int threads = 1,
-                  const std::function<void(double)>& tick = nullptr) {
+void suffix_array(const Char* T, Idx n, Idx K, Idx* SA, const std::function<void(double)>& tick = nullptr) {
     static_assert(std::is_signed<Idx>::value, "Idx must be signed");
     if (n < 0) throw std::invalid_argument("negative length");
-    sais_detail::sais_level<Char, Idx>(T, SA, n, K, nullptr, 0, threads > 1, tick, 0.0, 1.0);
+    sais_detail::sais_level<Char, Idx>(T, SA, n, K, nullptr, 0, tick, 0.0, 1.0);
 }
 
 }  // namespace infinigram

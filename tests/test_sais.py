@@ -34,20 +34,20 @@ def read_sa(path: str, ptr_width: int, n: int) -> np.ndarray:
     return out.astype(np.int64)
 
 
-def build_sa(tmp_dir: str, tokens, width: int, n_threads: int, name: str = "t") -> np.ndarray:
+def build_sa(tmp_dir: str, tokens, width: int, name: str = "t") -> np.ndarray:
     arr = np.asarray(tokens, dtype=np.int64)
     tpath = os.path.join(tmp_dir, f"{name}.tokens")
     spath = os.path.join(tmp_dir, f"{name}.sa")
     arr.astype(np.dtype(DTYPES[width]).newbyteorder("<")).tofile(tpath)
-    w = _core.build_suffix_array(tpath, spath, width, n_threads)
+    w = _core.build_suffix_array(tpath, spath, width)
     n = len(arr)
     assert w == _core.ptr_width_for(n)
     assert os.path.getsize(spath) == n * w
     return read_sa(spath, w, n)
 
 
-def check_naive(tmp_dir: str, tokens, width: int, n_threads: int) -> None:
-    sa = build_sa(tmp_dir, tokens, width, n_threads)
+def check_naive(tmp_dir: str, tokens, width: int) -> None:
+    sa = build_sa(tmp_dir, tokens, width)
     assert sa.tolist() == naive_suffix_array(tokens)
 
 
@@ -99,11 +99,10 @@ HAND_CASES["fibonacci"] = _fib_word(200)
 
 
 @pytest.mark.parametrize("width", [1, 2, 4])
-@pytest.mark.parametrize("n_threads", [1, 2])
 @pytest.mark.parametrize("case", sorted(HAND_CASES))
-def test_hand_cases(tmp_path, case, width, n_threads):
+def test_hand_cases(tmp_path, case, width):
     toks = [SEP[width] if t == "S" else t for t in HAND_CASES[case]]
-    check_naive(str(tmp_path), toks, width, n_threads)
+    check_naive(str(tmp_path), toks, width)
 
 
 @pytest.mark.parametrize("width", [1, 2, 4])
@@ -112,7 +111,7 @@ def test_separator_is_largest(tmp_path, width):
     sep = SEP[width]
     top = 254 if width == 1 else (65534 if width == 2 else U32_HI)
     toks = [top, sep, 0, top, sep]
-    sa = build_sa(str(tmp_path), toks, width, 1)
+    sa = build_sa(str(tmp_path), toks, width)
     # suffixes: 0=[top,S,0,top,S] 1=[S,0,top,S] 2=[0,top,S] 3=[top,S] 4=[S]
     assert sa.tolist() == [2, 3, 0, 4, 1]
 
@@ -121,27 +120,26 @@ def test_pointer_width_grows(tmp_path):
     """256 positions need 2-byte pointers; the file must decode to the true SA."""
     rng = np.random.default_rng(5)
     toks = rng.integers(0, 3, size=300).tolist()
-    sa = build_sa(str(tmp_path), toks, 1, 1)
+    sa = build_sa(str(tmp_path), toks, 1)
     assert sa.tolist() == naive_suffix_array(toks)
 
 
 def test_large_u32_ids(tmp_path):
     """Ids up to the top of the u32 range (just below the separator) sort by value."""
     toks = [U32_HI, 0, U32_HI - 1, U32_HI, SEP[4], 0, 128255, 128000]
-    check_naive(str(tmp_path), toks, 4, 1)
+    check_naive(str(tmp_path), toks, 4)
     big = [(1 << 32) - 2, 1, (1 << 31), 1, SEP[4], (1 << 32) - 2, (1 << 31) - 2, (1 << 31) - 3, 7]
-    for nt in (1, 2):
-        sa = build_sa(str(tmp_path), big, 4, nt, name=f"big{nt}")
-        assert sa.tolist() == naive_suffix_array(big)
+    sa = build_sa(str(tmp_path), big, 4, name="big")
+    assert sa.tolist() == naive_suffix_array(big)
 
 
 def test_bad_width_and_size(tmp_path):
     p = tmp_path / "t.bin"
     p.write_bytes(b"\x01\x02\x03")
     with pytest.raises(ValueError):
-        _core.build_suffix_array(str(p), str(tmp_path / "sa"), 2, 1)  # 3 bytes is not a multiple of 2
+        _core.build_suffix_array(str(p), str(tmp_path / "sa"), 2)  # 3 bytes is not a multiple of 2
     with pytest.raises(ValueError):
-        _core.build_suffix_array(str(p), str(tmp_path / "sa"), 3, 1)
+        _core.build_suffix_array(str(p), str(tmp_path / "sa"), 3)
 
 
 # ----------------------------------------------------------- property tests
@@ -169,8 +167,7 @@ _settings = settings(max_examples=40, deadline=None, suppress_health_check=[Heal
 @given(data=st.data())
 def test_property_matches_naive(tmp_path, width, data):
     toks = data.draw(token_lists(width))
-    n_threads = data.draw(st.sampled_from([1, 2]))
-    check_naive(str(tmp_path), toks, width, n_threads)
+    check_naive(str(tmp_path), toks, width)
 
 
 # ----------------------------------------------------------- medium inputs
@@ -188,24 +185,15 @@ def _docs_layout(rng, n, alphabet, width):
     return toks
 
 
-@pytest.mark.parametrize("width,alphabet,n_threads", [
-    (1, 4, 2), (1, 255, 1), (2, 60000, 2), (4, 128256, 2), (2, 2, 1), (4, (1 << 32) - 1, 2),
+@pytest.mark.parametrize("width,alphabet", [
+    (1, 4), (1, 255), (2, 60000), (4, 128256), (2, 2), (4, (1 << 32) - 1),
 ])
-def test_medium_sorted(tmp_path, width, alphabet, n_threads):
+def test_medium_sorted(tmp_path, width, alphabet):
     rng = np.random.default_rng(width * 1000 + alphabet)
     n = 200_000
     toks = _docs_layout(rng, n, alphabet, width)
-    sa = build_sa(str(tmp_path), toks, width, n_threads)
+    sa = build_sa(str(tmp_path), toks, width)
     check_sorted_suffixes(toks, sa)
-
-
-def test_threads_agree(tmp_path):
-    """1 and 2 threads give the same array on a medium input."""
-    rng = np.random.default_rng(11)
-    toks = _docs_layout(rng, 100_000, 7, 2)
-    a = build_sa(str(tmp_path), toks, 2, 1, name="a")
-    b = build_sa(str(tmp_path), toks, 2, 2, name="b")
-    assert np.array_equal(a, b)
 
 
 def test_check_sorted_suffixes_detects_errors():
@@ -243,7 +231,7 @@ def test_sparse_u32_ids_bounded_memory(tmp_path):
         from infinigram import _core
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
         try:
-            w = _core.build_suffix_array({str(tpath)!r}, {str(spath)!r}, 4, 1)
+            w = _core.build_suffix_array({str(tpath)!r}, {str(spath)!r}, 4)
         except ValueError as e:
             print("VALUEERROR", e)
             sys.exit(0)

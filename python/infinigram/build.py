@@ -14,7 +14,9 @@ loads only one shard's token file (plus its own working memory).
 
 from __future__ import annotations
 
+import concurrent.futures
 import os
+import threading
 import re
 import secrets
 import shutil
@@ -234,7 +236,8 @@ def build(
         overwrite: replace an existing index at ``output``.
         skip_invalid: skip (and count) bad JSONL lines instead of failing.
         batch_size: documents per tokenization batch.
-        n_threads: threads for suffix-array construction (0: all cores).
+        n_threads: workers for suffix-array construction and checksums (0: all cores);
+            shards build concurrently, each on one core, so peak memory grows with it.
         progress: show progress bars and print a summary line (stderr).
         add_special_tokens: let the HF tokenizer add its special tokens.
 
@@ -339,34 +342,12 @@ def build(
         if n_tokens == 0:
             raise InputError(f"the {n_docs} document(s) hold no tokens (all texts are empty)")
 
-        # ---- 2. suffix arrays ---------------------------------------------
+        # ---- 2. suffix arrays and checksums, on a pool of workers ----------
+        # The C++ construction releases the GIL and is single-threaded, so
+        # shards build concurrently (n_threads at a time; memory grows with
+        # it), and checksums of finished files overlap with construction.
         from . import _core  # the C++ core
 
-        for i, (w, entry) in enumerate(shards):
-            sbar = _tqdm(progress, total=w.n_positions, unit="tok", unit_scale=True, desc=f"suffix array {i + 1}/{len(shards)}")
-
-            def cb(*args: Any, sbar: Any = sbar) -> None:
-                # progress(stage, done, total) per ARCHITECTURE.md, or progress(fraction)
-                if len(args) == 1:
-                    sbar.n = int(float(args[0]) * (sbar.total or 0))
-                else:
-                    stage, done, total = args[:3]
-                    if total and sbar.total != total:
-                        sbar.total = total
-                    sbar.n = int(done)
-                    sbar.set_description(f"suffix array {i + 1}/{len(shards)}: {stage}", refresh=False)
-                sbar.refresh()
-
-            try:
-                ptr_width = int(
-                    _core.build_suffix_array(w.paths["tokens"], w.paths["sa"], width, n_threads, cb if progress else None)
-                )
-            finally:
-                sbar.close()
-            _fsync_path(w.paths["sa"])
-            entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs, n_positions=w.n_positions, ptr_width=ptr_width)
-
-        # ---- 3. tokenizer copy, checksums, manifest -------------------------
         ident = tok.identity()
         if ident.get("kind") == "hf":
             dst = os.path.join(tmp, fmt.TOKENIZER_FILE)
@@ -374,16 +355,58 @@ def build(
             _fsync_path(dst)
             if fmt.sha256_file(dst) != ident["sha256"]:
                 raise TokenizerError(f"{getattr(tok, 'path')}: the tokenizer file changed during the build")
-        total = sum(os.path.getsize(p) for w, _ in shards for p in w.paths.values())
-        cbar = _tqdm(progress, total=total, unit="B", unit_scale=True, desc="checksums")
-        try:
-            for w, entry in shards:
-                entry["files"] = {
-                    os.path.basename(p): fmt.file_entry(p, cbar.update) for p in w.paths.values()
-                }
-                _fsync_path(w.dir)
-        finally:
-            cbar.close()
+
+        workers = max(1, min(n_threads or (os.cpu_count() or 1), 2 * len(shards)))
+        sa_bar = _tqdm(progress, total=n_positions, unit="tok", unit_scale=True,
+                       desc=f"suffix arrays ({len(shards)} shard(s))")
+        done_frac = [0.0] * len(shards)
+        lock = threading.Lock()
+        cancel = threading.Event()
+
+        def sa_job(i: int) -> int:
+            w = shards[i][0]
+
+            def cb(frac: float) -> None:
+                if cancel.is_set():  # another job failed or Ctrl-C: stop this construction too
+                    raise KeyboardInterrupt("build cancelled")
+                if not progress:
+                    return
+                with lock:
+                    done_frac[i] = float(frac)
+                    sa_bar.n = int(sum(f * s[0].n_positions for f, s in zip(done_frac, shards)))
+                    sa_bar.refresh()
+
+            ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], width, cb))
+            _fsync_path(w.paths["sa"])
+            return ptr
+
+        def sum_job(path: str) -> Dict[str, Any]:
+            return fmt.file_entry(path)
+
+        files: Dict[str, Dict[str, Any]] = {}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+            sa_futs = {pool.submit(sa_job, i): i for i in range(len(shards))}
+            sum_futs = {pool.submit(sum_job, p): p for w, _ in shards for k, p in w.paths.items() if k != "sa"}
+            try:
+                for fut in concurrent.futures.as_completed(sa_futs):
+                    i = sa_futs[fut]
+                    w, entry = shards[i]
+                    entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs,
+                                 n_positions=w.n_positions, ptr_width=fut.result())
+                    sum_futs[pool.submit(sum_job, w.paths["sa"])] = w.paths["sa"]
+                sa_bar.close()
+                for fut in concurrent.futures.as_completed(list(sum_futs)):
+                    files[sum_futs[fut]] = fut.result()
+            except BaseException:
+                cancel.set()
+                for f in list(sa_futs) + list(sum_futs):
+                    f.cancel()
+                raise
+            finally:
+                sa_bar.close()
+        for w, entry in shards:
+            entry["files"] = {os.path.basename(p): files[p] for p in w.paths.values()}
+            _fsync_path(w.dir)
 
         seconds = time.perf_counter() - t0
         shard_entries = [

@@ -1,0 +1,230 @@
+// cnf.hpp — boolean (CNF) search: an AND of OR-clauses of n-grams that must
+// co-occur in one document within max_diff_tokens tokens.
+//
+// Semantics (docs/QUERIES.md):
+//  * A clause's occurrences are the union of its n-grams' occurrences.
+//  * The anchor clause is the clause with the fewest occurrences (ties: the
+//    first). A match is an anchor occurrence at text position p such that every
+//    other clause has an occurrence starting at q with |q - p| <= max_diff_tokens
+//    in the same document. count = number of matching anchor occurrences.
+//  * If the anchor clause has more than max_clause_freq occurrences, a uniform
+//    random sample of max_clause_freq of them (without replacement, over all
+//    shards) is tested and count = round(matches * total / sampled), approx =
+//    true (an unbiased estimate). Non-anchor clauses are never subsampled: their
+//    proximity test is exact, either against their sorted positions or, when
+//    they are frequent, by scanning the text window around each anchor.
+//  * A match's span is [min start, max end) over the anchor and, for each other
+//    clause, its occurrence nearest to the anchor (ties: the earlier one).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <unordered_set>
+#include <vector>
+
+#include "engine.hpp"
+
+namespace infinigram {
+namespace cnf {
+
+struct CnfMatch {
+    uint64_t shard, doc;            // doc: global index
+    uint64_t start, end, anchor;    // token offsets within the document's text
+};
+
+struct CnfOut {
+    uint64_t count = 0;
+    bool approx = false;
+    bool complete = true;     // false if stopped at `limit` matches (count then = matches found)
+    uint64_t anchor_total = 0, anchor_tested = 0;
+    std::vector<CnfMatch> matches;
+};
+
+template <class Tok>
+using Clause = std::vector<std::vector<Tok>>;
+
+namespace detail {
+
+/// Sorted (pos, len) occurrences of a clause in one shard.
+template <class Tok>
+std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const SAShard<Tok>& sh, const Clause<Tok>& c,
+                                                            const std::vector<Range>& ranges) {
+    std::vector<std::pair<uint64_t, uint32_t>> v;
+    size_t tot = 0;
+    for (const auto& r : ranges) tot += r.size();
+    v.reserve(tot);
+    for (size_t t = 0; t < c.size(); ++t)
+        for (uint64_t k = ranges[t].lo; k < ranges[t].hi; ++k)
+            v.emplace_back(sh.suffix_at(k), static_cast<uint32_t>(c[t].size()));
+    std::sort(v.begin(), v.end());
+    return v;
+}
+
+/// Nearest occurrence start q of clause c to p in [wlo, whi] (positions); -1 if none.
+template <class Tok>
+int64_t nearest_scan(const SAShard<Tok>& sh, const Clause<Tok>& c, uint64_t p, uint64_t wlo, uint64_t whi,
+                     uint64_t doc_end, uint32_t& len_out) {
+    const Tok* T = sh.tokens();
+    // visit p, p-1, p+1, p-2, p+2, ... : the first hit is the nearest (earlier on ties)
+    const uint64_t span = std::max(p - wlo, whi - p);
+    for (uint64_t dist = 0; dist <= span; ++dist) {
+        for (int side = 0; side < 2; ++side) {
+            if (dist == 0 && side == 1) break;
+            uint64_t q;
+            if (side == 0) { if (p < wlo + dist) continue; q = p - dist; }
+            else { q = p + dist; if (q > whi) continue; }
+            for (const auto& term : c) {
+                if (q + term.size() > doc_end) continue;
+                if (std::equal(term.begin(), term.end(), T + q)) { len_out = static_cast<uint32_t>(term.size()); return static_cast<int64_t>(q); }
+            }
+        }
+    }
+    return -1;
+}
+
+}  // namespace detail
+
+/// Evaluates a CNF query. limit: store at most this many matches; stop_at_limit:
+/// stop scanning anchors once `limit` matches are found (count is then partial).
+template <class Tok>
+CnfOut evaluate(const Engine<Tok>& e, const std::vector<Clause<Tok>>& cnf, uint64_t max_clause_freq,
+                uint64_t max_diff, uint64_t limit, bool stop_at_limit, uint64_t seed) {
+    CnfOut out;
+    const size_t S = e.n_shards(), C = cnf.size();
+    if (C == 0) return out;
+    // ranges[c][s][t]
+    std::vector<std::vector<std::vector<Range>>> ranges(C, std::vector<std::vector<Range>>(S));
+    std::vector<uint64_t> ccount(C, 0);
+    for (size_t c = 0; c < C; ++c) {
+        for (const auto& term : cnf[c]) {
+            std::vector<Range> r = e.find(term.data(), term.size());
+            for (size_t s = 0; s < S; ++s) {
+                ranges[c][s].push_back(r[s]);
+                ccount[c] += r[s].size();
+            }
+        }
+    }
+    size_t a = 0;
+    for (size_t c = 1; c < C; ++c)
+        if (ccount[c] < ccount[a]) a = c;
+    const uint64_t A = ccount[a];
+    out.anchor_total = A;
+    if (A == 0) return out;
+
+    // anchor occurrence index i in [0, A): shard-major, then term, then rank
+    std::vector<uint64_t> picks;  // sorted indices to test (empty = all)
+    const bool sampled = max_clause_freq > 0 && A > max_clause_freq;
+    if (sampled) {
+        std::mt19937_64 rng(seed);
+        const uint64_t K = max_clause_freq;
+        if (K * 2 > A) {  // dense: partial shuffle of all indices
+            std::vector<uint64_t> all(A);
+            for (uint64_t i = 0; i < A; ++i) all[i] = i;
+            for (uint64_t i = 0; i < K; ++i) std::swap(all[i], all[i + std::uniform_int_distribution<uint64_t>(0, A - 1 - i)(rng)]);
+            picks.assign(all.begin(), all.begin() + static_cast<ptrdiff_t>(K));
+        } else {  // Floyd's algorithm
+            std::unordered_set<uint64_t> chosen;
+            chosen.reserve(K * 2);
+            for (uint64_t j = A - K; j < A; ++j) {
+                uint64_t t = std::uniform_int_distribution<uint64_t>(0, j)(rng);
+                if (!chosen.insert(t).second) chosen.insert(j);
+            }
+            picks.assign(chosen.begin(), chosen.end());
+        }
+        std::sort(picks.begin(), picks.end());
+    }
+    const uint64_t tested = sampled ? picks.size() : A;
+    out.anchor_tested = tested;
+    out.approx = sampled;
+
+    uint64_t matches = 0;
+    uint64_t base_index = 0;  // anchor index of the first occurrence of the current shard
+    size_t pick_i = 0;
+    bool stopped = false;
+    for (size_t s = 0; s < S && !stopped; ++s) {
+        const SAShard<Tok>& sh = e.shard(s);
+        uint64_t shard_total = 0;
+        for (const auto& r : ranges[a][s]) shard_total += r.size();
+        if (shard_total == 0) continue;
+        // anchors of this shard to test
+        uint64_t n_here = shard_total;
+        if (sampled) {
+            size_t j = pick_i;
+            while (j < picks.size() && picks[j] < base_index + shard_total) ++j;
+            n_here = j - pick_i;
+        }
+        if (n_here == 0) { base_index += shard_total; continue; }
+        // per non-anchor clause: positions or scan
+        std::vector<int> use_scan(C, 0);
+        std::vector<std::vector<std::pair<uint64_t, uint32_t>>> pos(C);
+        for (size_t c = 0; c < C; ++c) {
+            if (c == a) continue;
+            uint64_t cc = 0;
+            for (const auto& r : ranges[c][s]) cc += r.size();
+            const double scan_cost = static_cast<double>(n_here) * static_cast<double>(2 * max_diff + 1) *
+                                     static_cast<double>(cnf[c].size()) * 3.0;
+            const double pos_cost = static_cast<double>(cc) * 80.0;
+            if (cc > 0 && scan_cost < pos_cost) use_scan[c] = 1;
+            else pos[c] = detail::clause_positions(sh, cnf[c], ranges[c][s]);
+        }
+        auto test_anchor = [&](uint64_t p, uint32_t alen) {
+            auto d = sh.doc_of(p);
+            auto span = sh.doc_span(d.first);
+            const uint64_t dstart = span.first, dend = span.second;
+            const uint64_t wlo = std::max<uint64_t>(dstart, p >= max_diff ? p - max_diff : 0);
+            const uint64_t whi = std::min<uint64_t>(dend == 0 ? 0 : dend - 1, p + max_diff);
+            uint64_t lo = p, hi = p + alen;
+            for (size_t c = 0; c < C; ++c) {
+                if (c == a) continue;
+                int64_t q = -1;
+                uint32_t len = 0;
+                if (use_scan[c]) {
+                    q = detail::nearest_scan(sh, cnf[c], p, wlo, whi, dend, len);
+                } else {
+                    const auto& v = pos[c];
+                    auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(wlo, uint32_t(0)));
+                    uint64_t best = UINT64_MAX;
+                    for (; it != v.end() && it->first <= whi; ++it) {
+                        uint64_t dist = it->first > p ? it->first - p : p - it->first;
+                        if (dist < best) { best = dist; q = static_cast<int64_t>(it->first); len = it->second; }
+                        else if (it->first > p) break;
+                    }
+                }
+                if (q < 0) return;
+                lo = std::min<uint64_t>(lo, static_cast<uint64_t>(q));
+                hi = std::max<uint64_t>(hi, static_cast<uint64_t>(q) + len);
+            }
+            ++matches;
+            if (out.matches.size() < limit)
+                out.matches.push_back(CnfMatch{s, e.doc_base(s) + d.first, lo - dstart, hi - dstart, p - dstart});
+            if (stop_at_limit && out.matches.size() >= limit) stopped = true;
+        };
+        // walk this shard's anchor occurrences (index = base_index + local)
+        uint64_t local = 0;
+        for (size_t t = 0; t < cnf[a].size() && !stopped; ++t) {
+            const Range r = ranges[a][s][t];
+            const uint32_t alen = static_cast<uint32_t>(cnf[a][t].size());
+            if (!sampled) {
+                for (uint64_t k = r.lo; k < r.hi && !stopped; ++k) test_anchor(sh.suffix_at(k), alen);
+            } else {
+                while (pick_i < picks.size() && !stopped) {
+                    uint64_t g = picks[pick_i];
+                    if (g >= base_index + local + r.size()) break;
+                    test_anchor(sh.suffix_at(r.lo + (g - base_index - local)), alen);
+                    ++pick_i;
+                }
+            }
+            local += r.size();
+        }
+        base_index += shard_total;
+    }
+    out.complete = !stopped;
+    if (sampled) out.count = static_cast<uint64_t>(std::llround(static_cast<double>(matches) * static_cast<double>(A) / static_cast<double>(tested)));
+    else out.count = matches;
+    return out;
+}
+
+}  // namespace cnf
+}  // namespace infinigram
