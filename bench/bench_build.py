@@ -15,8 +15,8 @@ Measures, each in its own child process (so peak RSS is that step's alone):
 2. **SA construction alone** on the same bytes (a token file laid out like our
    shards: for each doc, 0xFF then its UTF-8 bytes; written once to
    ``WORK/tokens_u8.bin``):
-   ``infinigram._core.build_suffix_array`` with 1 thread, 2 threads, and 2
-   threads while another process keeps one core busy; and
+   ``infinigram._core.build_suffix_array`` (single-threaded SA-IS), alone and
+   while another process keeps the other core busy; and
    ``pydivsufsort.divsufsort`` (libdivsufsort, single-threaded) on the same
    array.  Time covers the construction call only (not the interpreter start).
 3. **infini-gram's pipeline**: ``python -m infini_gram.indexing --data_dir D
@@ -67,7 +67,7 @@ OURS_SA = r"""
 import json, sys, time
 from infinigram import _core
 t0 = time.perf_counter()
-w = _core.build_suffix_array(sys.argv[1], sys.argv[2], 1)  # single-threaded construction; argv[3] unused
+w = _core.build_suffix_array(sys.argv[1], sys.argv[2], 1)
 dt = time.perf_counter() - t0
 print("RESULT " + json.dumps({"inner_s": dt, "ptr_width": w}))
 """
@@ -200,9 +200,8 @@ def main() -> None:
         res["sa_input_bytes"] = n
         print(f"== SA construction on {tokens} ({n:,} bytes)", file=sys.stderr)
     if "sa" not in skip:
-        for label, threads, busy in (("ours_sa_1t", 1, False), ("ours_sa_2t", 2, False),
-                                     ("ours_sa_2t_busy", 2, True)):
-            r = measure(label, [sys.executable, "-c", OURS_SA, str(tokens), str(sa_out), str(threads)],
+        for label, busy in (("ours_sa", False), ("ours_sa_busy", True)):
+            r = measure(label, [sys.executable, "-c", OURS_SA, str(tokens), str(sa_out)],
                         logdir, args.repeats, busy=busy)
             res[label] = r
         sa_out.unlink(missing_ok=True)
@@ -272,9 +271,8 @@ def report(res: dict, n_positions: int) -> None:
         elif key in res:
             rows.append([label, "FAILED", "", "", "", "", "", ""])
     n = res.get("sa_input_bytes", n_positions)
-    for key, label in (("ours_sa_1t", "ours: _core.build_suffix_array, 1 thread"),
-                       ("ours_sa_2t", "ours: _core.build_suffix_array, 2 threads"),
-                       ("ours_sa_2t_busy", "ours: ... 2 threads, other core busy"),
+    for key, label in (("ours_sa", "ours: _core.build_suffix_array (SA-IS, 1 thread)"),
+                       ("ours_sa_busy", "ours: ... while the other core is kept busy"),
                        ("divsufsort", "pydivsufsort.divsufsort (1 thread)")):
         if ok(key):
             r = res[key]
@@ -295,13 +293,11 @@ def report(res: dict, n_positions: int) -> None:
         print(f"  peak RSS           ours / infini-gram   = {a['max_rss_bytes'] / b['max_rss_bytes']:.2f}x"
               f" (tree: {a['peak_tree_rss_bytes'] / b['peak_tree_rss_bytes']:.2f}x)")
         print(f"  index size         ours / infini-gram   = {a['index_bytes'] / b['index_bytes']:.2f}x")
-    for k in ("ours_sa_1t", "ours_sa_2t", "ours_sa_2t_busy"):
+    for k in ("ours_sa", "ours_sa_busy"):
         if k in out and "divsufsort" in out:
             print(f"  SA speed  {k:16s} / divsufsort = {out[k] / out['divsufsort']:.2f}x")
-    if "ours_sa_1t" in out and "ours_sa_2t" in out:
-        print(f"  SA 2-thread speedup (idle)             = {out['ours_sa_2t'] / out['ours_sa_1t']:.2f}x")
-    if "ours_sa_1t" in out and "ours_sa_2t_busy" in out:
-        print(f"  SA 2 threads busy / 1 thread idle      = {out['ours_sa_2t_busy'] / out['ours_sa_1t']:.2f}x")
+    if "ours_sa" in out and "ours_sa_busy" in out:
+        print(f"  SA other core busy / idle              = {out['ours_sa_busy'] / out['ours_sa']:.2f}x")
 
 
 if __name__ == "__main__":
