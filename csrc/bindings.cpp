@@ -16,6 +16,7 @@
 #include "cnf.hpp"  // boolean (CNF) search
 #include "matching.hpp"  // matching statistics
 #include "drafter.hpp"   // draft tokens (drafter section)
+#include "fm_build.hpp"  // FM-index (FM-index section)
 
 namespace py = pybind11;
 using namespace infinigram;
@@ -299,20 +300,18 @@ PYBIND11_MODULE(_core, m) {
                         o = infgram ? lm::infgram_ntd(x, t.data(), t.size(), max_support, exact_mode, seed)
                                     : lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed);
                     }
-                    py::array_t<int64_t> toks(static_cast<py::ssize_t>(o.counts.size()));
-                    py::array_t<int64_t> cnts(static_cast<py::ssize_t>(o.counts.size()));
-                    int64_t* tp = toks.mutable_data();
-                    int64_t* cp = cnts.mutable_data();
-                    for (size_t i = 0; i < o.counts.size(); ++i) {
-                        tp[i] = static_cast<int64_t>(o.counts[i].first);
-                        cp[i] = static_cast<int64_t>(o.counts[i].second);
-                    }
-                    return py::make_tuple(toks, cnts, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+                    py::dict dist;  // token -> (count, prob), ascending tokens
+                    const uint64_t den = o.denom();
+                    if (den > 0)
+                        for (const auto& tc : o.counts)
+                            dist[py::int_(tc.first)] = py::make_tuple(
+                                tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
+                    return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
                 });
             },
             py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
             py::arg("infgram") = false,
-            "(tokens, counts, prompt_count, end_count, suffix_len, approx, unit): next-token counts (ascending tokens).\n"
+            "(dist {token: (count, prob)}, prompt_count, end_count, suffix_len, approx, unit); ascending tokens.\n"
             "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
         m.def(
             "lm_prob_many",
@@ -610,4 +609,189 @@ PYBIND11_MODULE(_core, m) {
                 "Tree of up to budget nodes: (tokens, parents (-1 = root), path probabilities), parents[i] < i.");
     }
     // ---- end of drafter
+    // ---- FM-index (fm_index.hpp)
+    // FMEngine: the Engine API over the compressed FM backend (fm_index.hpp,
+    // fm_build.hpp); fm_build writes a shard's FM files from tokens.bin + sa.bin.
+    {
+        struct PyFMEngine {
+            std::variant<std::unique_ptr<FMEngine<uint8_t>>, std::unique_ptr<FMEngine<uint16_t>>,
+                         std::unique_ptr<FMEngine<uint32_t>>>
+                e;
+            int width = 0;
+        };
+        auto fv = [](const PyFMEngine& pe, auto&& f) { return std::visit([&](const auto& p) { return f(*p); }, pe.e); };
+        using FTok = const void*;  // (marker only)
+        (void)sizeof(FTok);
+        m.def(
+            "fm_build",
+            [](const std::string& tokens_path, const std::string& sa_path, int ptr_width, int token_width,
+               const std::string& fm_path, const std::string& fm_sa_path, const std::string& fm_isa_path,
+               uint64_t sa_sample, uint64_t isa_sample, int n_threads, py::object progress) {
+                std::function<void(double)> tick = [progress](double frac) {
+                    py::gil_scoped_acquire gil;
+                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                    if (!progress.is_none()) progress(frac);
+                };
+                py::gil_scoped_release release;
+                build_fm_files(tokens_path, sa_path, ptr_width, token_width, fm_path, fm_sa_path, fm_isa_path,
+                               sa_sample, isa_sample, n_threads, tick);
+            },
+            py::arg("tokens_path"), py::arg("sa_path"), py::arg("ptr_width"), py::arg("token_width"),
+            py::arg("fm_path"), py::arg("fm_sa_path"), py::arg("fm_isa_path"), py::arg("sa_sample") = 32,
+            py::arg("isa_sample") = 64, py::arg("n_threads") = 0, py::arg("progress") = py::none(),
+            "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file and suffix\n"
+            "array. GIL released; n_threads (0 = all cores) for the BWT pass and the wavelet tree.");
+        py::class_<PyFMEngine>(m, "FMEngine",
+                               "The Engine API over FM-index shards (text and suffix array not stored).")
+            .def(py::init([](int token_width,
+                             const std::vector<std::tuple<std::string, std::string, std::string, std::string>>& shards) {
+                     std::vector<FMShardSpec> specs;
+                     for (const auto& t : shards)
+                         specs.push_back(FMShardSpec{std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t)});
+                     auto* pe = new PyFMEngine();
+                     pe->width = token_width;
+                     if (token_width == 1) pe->e = std::make_unique<FMEngine<uint8_t>>(specs);
+                     else if (token_width == 2) pe->e = std::make_unique<FMEngine<uint16_t>>(specs);
+                     else if (token_width == 4) pe->e = std::make_unique<FMEngine<uint32_t>>(specs);
+                     else { delete pe; throw std::invalid_argument("token_width must be 1, 2 or 4"); }
+                     return pe;
+                 }),
+                 py::arg("token_width"), py::arg("shards"),
+                 "shards: one (fm_path, fm_sa_path, fm_isa_path, doc_offsets_path) tuple per shard.")
+            .def_property_readonly("token_width", [](const PyFMEngine& e) { return e.width; })
+            .def_property_readonly("n_shards", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_shards(); }); })
+            .def_property_readonly("n_docs", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_docs(); }); })
+            .def_property_readonly("n_tokens", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_tokens(); }); })
+            .def("shard_n_positions", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).n_positions(); }); })
+            .def("shard_n_docs", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).n_docs(); }); })
+            .def("shard_doc_base", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.doc_base(s); }); })
+            .def("shard_bytes", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).bytes(); }); },
+                 "Bytes of the shard's three FM files.")
+            .def("shard_sampling",
+                 [fv](const PyFMEngine& e, size_t s) {
+                     return fv(e, [&](auto& x) { return py::make_tuple(x.shard(s).sa_sample(), x.shard(s).isa_sample()); });
+                 },
+                 "(sa_sample, isa_sample) of a shard.")
+            .def(
+                "count",
+                [fv](const PyFMEngine& e, py::handle q) {
+                    std::vector<int64_t> ids = read_ids(q);
+                    return fv(e, [&](auto& x) {
+                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        std::vector<Tok> t;
+                        x.convert(ids.data(), ids.size(), t);
+                        py::gil_scoped_release release;
+                        return x.count(t.data(), t.size());
+                    });
+                },
+                py::arg("q"), "Occurrences of q summed over shards: |q| backward-search steps per shard.")
+            .def(
+                "find",
+                [fv](const PyFMEngine& e, py::handle q) {
+                    std::vector<int64_t> ids = read_ids(q);
+                    return fv(e, [&](auto& x) {
+                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        std::vector<Tok> t;
+                        x.convert(ids.data(), ids.size(), t);
+                        std::vector<std::pair<uint64_t, uint64_t>> out;
+                        for (const Range& r : x.find(t.data(), t.size())) out.emplace_back(r.lo, r.hi);
+                        return out;
+                    });
+                },
+                py::arg("q"), "Per-shard SA rank ranges [lo, hi) of q (as Engine.find; empty ranges are (0, 0)).")
+            .def(
+                "count_many",
+                [fv](const PyFMEngine& e, py::array_t<int64_t, py::array::c_style | py::array::forcecast> flat,
+                     py::array_t<int64_t, py::array::c_style | py::array::forcecast> offsets, int n_threads) {
+                    if (offsets.ndim() != 1 || offsets.size() < 1)
+                        throw std::invalid_argument("offsets must be a 1-d array of n_queries + 1 entries");
+                    const size_t nq = static_cast<size_t>(offsets.size() - 1);
+                    const int64_t* f = flat.data();
+                    const int64_t* o = offsets.data();
+                    if (o[0] != 0 || o[nq] != flat.size())
+                        throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
+                    for (size_t i = 0; i < nq; ++i)
+                        if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
+                    py::array_t<uint64_t> out(static_cast<py::ssize_t>(nq));
+                    uint64_t* c = out.mutable_data();
+                    fv(e, [&](auto& x) {
+                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        std::vector<Tok> scratch;
+                        constexpr size_t kBlock = 4096;
+                        for (py::ssize_t s = 0; s < flat.size(); s += kBlock)
+                            x.convert(f + s, std::min<size_t>(kBlock, static_cast<size_t>(flat.size() - s)), scratch);
+                        py::gil_scoped_release release;
+                        x.count_many(f, o, nq, c, n_threads);
+                        return 0;
+                    });
+                    return out;
+                },
+                py::arg("flat"), py::arg("offsets"), py::arg("n_threads") = 0, "As Engine.count_many.")
+            .def(
+                "locate",
+                [fv](const PyFMEngine& e, py::handle q, uint64_t limit) {
+                    std::vector<int64_t> ids = read_ids(q);
+                    std::vector<uint64_t> docs, offs;
+                    fv(e, [&](auto& x) {
+                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        std::vector<Tok> t;
+                        x.convert(ids.data(), ids.size(), t);
+                        py::gil_scoped_release release;
+                        x.locate(t.data(), t.size(), limit, docs, offs);
+                        return 0;
+                    });
+                    return py::make_tuple(py::array_t<uint64_t>(docs.size(), docs.data()),
+                                          py::array_t<uint64_t>(offs.size(), offs.data()));
+                },
+                py::arg("q"), py::arg("limit"), "As Engine.locate (< sa_sample LF steps per occurrence).")
+            .def(
+                "doc_span",
+                [fv](const PyFMEngine& e, uint64_t doc) {
+                    return fv(e, [&](auto& x) {
+                        auto sd = x.resolve_doc(doc);
+                        auto span = x.shard(sd.first).doc_span(sd.second);
+                        return py::make_tuple(sd.first, span.first, span.second);
+                    });
+                },
+                py::arg("doc_ix"), "(shard, start, end): token positions of a document's text in its shard.")
+            .def(
+                "tokens",
+                [fv](const PyFMEngine& e, size_t s, uint64_t start, uint64_t end) -> py::array {
+                    return fv(e, [&](auto& x) -> py::array {
+                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        const auto& sh = x.shard(s);
+                        if (start > end || end > sh.n_positions()) throw std::out_of_range("token range out of bounds");
+                        py::array_t<Tok> out(static_cast<py::ssize_t>(end - start));
+                        Tok* p = out.mutable_data();
+                        py::gil_scoped_release release;
+                        sh.extract(start, end, p);
+                        return out;
+                    });
+                },
+                py::arg("shard"), py::arg("start"), py::arg("end"),
+                "Shard tokens [start, end), decoded from the index (LF walks from ISA samples).")
+            .def(
+                "position_to_doc",
+                [fv](const PyFMEngine& e, size_t s, uint64_t pos) {
+                    return fv(e, [&](auto& x) {
+                        const auto& sh = x.shard(s);
+                        if (pos >= sh.n_positions()) throw std::out_of_range("position out of bounds");
+                        auto d = sh.doc_of(pos);
+                        return py::make_tuple(x.doc_base(s) + d.first, d.second);
+                    });
+                },
+                py::arg("shard"), py::arg("pos"))
+            .def(
+                "sa_at",
+                [fv](const PyFMEngine& e, size_t s, uint64_t rank) {
+                    return fv(e, [&](auto& x) {
+                        const auto& sh = x.shard(s);
+                        if (rank >= sh.n_positions()) throw std::out_of_range("rank out of bounds");
+                        py::gil_scoped_release release;
+                        return sh.suffix_at(rank);
+                    });
+                },
+                py::arg("shard"), py::arg("rank"), "SA[rank] of a shard, located from the samples.");
+    }
+    // ---- end of FM-index
 }

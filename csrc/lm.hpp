@@ -144,24 +144,43 @@ inline ProbOut prob(const Engine<Tok>& e, const Tok* q, size_t m, Tok next) {
     return prob_in(e, e.find(q, m), m, next);
 }
 
+/// Whether q[0, m) occurs followed by a real token in some shard: one
+/// lower-bound search per shard plus O(1) reads (cheaper than find()).
+template <class Tok>
+inline bool has_continuation(const Engine<Tok>& e, const Tok* q, size_t m) {
+    constexpr int64_t sep = static_cast<int64_t>(separator_of<Tok>());
+    for (size_t s = 0; s < e.n_shards(); ++s) {
+        const SAShard<Tok>& sh = e.shard(s);
+        const uint64_t n = sh.n_positions();
+        uint64_t lo = 0, hi = n;
+        while (lo < hi) {
+            uint64_t mid = lo + (hi - lo) / 2;
+            if (sh.compare(sh.suffix_at(mid), q, m) < 0) lo = mid + 1;
+            else hi = mid;
+        }
+        for (uint64_t r = lo; r < n && r < lo + 2; ++r) {
+            if (sh.compare(sh.suffix_at(r), q, m) != 0) break;
+            const int64_t k = key_at(sh, r, m);
+            if (k == kEndKey) continue;  // only the first suffix of a range can end the shard
+            if (k != sep) return true;
+            break;  // separator block is last: no real next token in this shard
+        }
+    }
+    return false;
+}
+
 /// Longest suffix of q[0, m) with a next token somewhere (over all shards), at
-/// most `cap` long; its per-shard ranges go to `out`. Galloping up from 1, then
+/// most `cap` long; its per-shard ranges go to `out`. Galloping up from 4, then
 /// binary search: O(log L) searches.
 template <class Tok>
 inline size_t longest_suffix(const Engine<Tok>& e, const Tok* q, size_t m, size_t cap, std::vector<Range>& out) {
     const size_t top = std::min(m, cap);
-    std::vector<Range> tmp;
-    out = e.find(q, 0);
     size_t lo = 0, hi = top + 1;  // pred(lo) true, pred(hi) false (hi = top + 1: sentinel)
-    auto pred = [&](size_t l) {
-        tmp = e.find(q + m - l, l);
-        return any_continuable(e, tmp, l);
-    };
-    size_t l = 1;
-    while (l <= top) {
+    auto pred = [&](size_t l) { return has_continuation(e, q + m - l, l); };
+    size_t l = std::min<size_t>(4, top);  // short suffixes almost always continue: start at 4
+    while (l >= 1 && l <= top) {
         if (pred(l)) {
             lo = l;
-            out.swap(tmp);
             if (l == top) break;
             l = std::min(2 * l, top);
         } else {
@@ -171,9 +190,10 @@ inline size_t longest_suffix(const Engine<Tok>& e, const Tok* q, size_t m, size_
     }
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (pred(mid)) { lo = mid; out.swap(tmp); }
+        if (pred(mid)) lo = mid;
         else hi = mid;
     }
+    out = e.find(q + m - lo, lo);
     return lo;
 }
 
@@ -183,27 +203,22 @@ template <class Tok>
 inline size_t longest_suffix_down(const Engine<Tok>& e, const Tok* q, size_t m, size_t upper,
                                   std::vector<Range>& out) {
     upper = std::min(upper, m);
-    std::vector<Range> tmp;
-    auto pred = [&](size_t l) {
-        tmp = e.find(q + m - l, l);
-        return any_continuable(e, tmp, l);
-    };
+    auto pred = [&](size_t l) { return has_continuation(e, q + m - l, l); };
     size_t hi = upper + 1, lo = 0;
     size_t step = 1;
-    bool found = false;
     for (;;) {
         size_t cand = hi > step ? hi - step : 0;
         if (cand == 0) break;
-        if (pred(cand)) { lo = cand; out.swap(tmp); found = true; break; }
+        if (pred(cand)) { lo = cand; break; }
         hi = cand;
         step *= 2;
     }
-    if (!found) out = e.find(q, 0);
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (pred(mid)) { lo = mid; out.swap(tmp); }
+        if (pred(mid)) lo = mid;
         else hi = mid;
     }
+    out = e.find(q + m - lo, lo);
     return lo;
 }
 

@@ -21,11 +21,12 @@ from .errors import (
     TokenizerError,
 )
 from .index import Document, Index, Locations, Match
+from .drafter import Drafter
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Index", "build", "Document", "Locations", "Match",
+    "Index", "build", "Drafter", "Document", "Locations", "Match",
     "InfinigramError", "InputError", "TokenizerError", "NotAnIndexError",
     "IndexCorruptError", "IndexVersionError", "OutputExistsError", "__version__",
 ]

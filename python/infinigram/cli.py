@@ -57,12 +57,20 @@ token ids with --tokens.
   find QUERY              suffix-array rank range of the occurrences in each shard
   docs QUERY              occurrences with their document and surrounding text
   doc DOC_IX              one whole document (text and metadata)
+  prob QUERY --next T     n-gram probability of token T after QUERY
+  ntd QUERY               next-token distribution after QUERY ('' : unigrams)
+  infgram QUERY [--next T]  ∞-gram probability (or distribution) after QUERY
+  score TEXT | --file F   per-token ∞-gram (--n N: n-gram) log-probs and suffix lengths
+  cnf "a OR b AND c"      AND-ed OR-clauses co-occurring within --max-diff-tokens
 
 examples:
   infinigram query idx count "list comprehension"
   infinigram query idx count --tokens 791,4062 --json
   infinigram query idx docs "global interpreter lock" --maxnum 3 --context 40
   infinigram query idx doc 7
+  infinigram query idx ntd "def __init__(self" --top 5
+  infinigram query idx score --file essay.txt --json
+  infinigram query idx cnf "list comprehension OR generator expression AND lambda"
 """
 
 INFO_HELP = """\
@@ -143,11 +151,14 @@ def make_parser() -> argparse.ArgumentParser:
     qd.add_argument("--context", type=int, default=50, metavar="T", help="tokens of context on each side (default 50)")
     qdoc = qs.add_parser("doc", parents=[common], help="one whole document")
     qdoc.add_argument("doc_ix", type=int, metavar="DOC_IX", help="document number (0-based, over the whole index)")
+    add_lm_query_parsers(qs, common)  # prob|ntd|infgram|score|cnf
 
     i = sub.add_parser("info", help="describe an index", description=INFO_HELP, formatter_class=fmt_cls)
     i.add_argument("index", metavar="INDEX", help="index directory")
     i.add_argument("--verify", action="store_true", help="check the sha256 of every file")
     i.add_argument("--json", action="store_true", help="print the manifest as JSON")
+
+    add_analysis_parsers(sub, fmt_cls)  # mia|contamination|perplexity (analysis/)
 
     d = sub.add_parser("demo", help="index the bundled sample corpus and query it", description=DEMO_HELP,
                        formatter_class=fmt_cls)
@@ -244,6 +255,8 @@ def _snippet(index: Any, m: Any) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     index = _open_index(args.index)
+    if args.mode in LM_MODES:
+        return cmd_query_lm(index, args)
     if args.mode == "doc":
         d = index.get_doc(args.doc_ix)
         if args.json:
@@ -377,7 +390,366 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------
+# language-model queries: query prob|ntd|infgram|score|cnf (infinigram.lm)
+# ----------------------------------------------------------------------------
+
+LM_MODES = ("prob", "ntd", "infgram", "score", "cnf")
+
+LM_QUERY_HELP = """\
+  prob QUERY --next T     n-gram probability of token T after QUERY
+  ntd QUERY               next-token distribution after QUERY (empty QUERY: unigrams)
+  infgram QUERY [--next T]  ∞-gram probability of T (or distribution) after QUERY's longest seen suffix
+  score TEXT | --file F   per-token ∞-gram (or --n N: n-gram) log-probs and suffix lengths
+  cnf "a OR b AND c"      documents where the AND-ed OR-clauses co-occur within --max-diff-tokens
+
+  infinigram query idx prob "list compre" --next h
+  infinigram query idx ntd "def __init__(self" --top 5
+  infinigram query idx score --file essay.txt --json
+  infinigram query idx cnf "list comprehension OR generator expression AND lambda" --maxnum 3
+"""
+
+
+def add_lm_query_parsers(qs: Any, common: argparse.ArgumentParser) -> None:
+    """Adds the prob/ntd/infgram/score/cnf modes to the ``query`` subparsers."""
+    p = qs.add_parser("prob", parents=[common], help="n-gram probability of a next token")
+    _add_query_arg(p)
+    p.add_argument("--next", required=True, metavar="T", help="the next token (text of one token, or an id with --tokens)")
+    n = qs.add_parser("ntd", parents=[common], help="next-token distribution")
+    _add_query_arg(n)
+    for sp in (n,):
+        sp.add_argument("--max-support", type=int, default=1000, metavar="N",
+                        help="exact up to N distinct next tokens per shard, sampled above (default 1000)")
+        sp.add_argument("--exact", action="store_true", help="always exact")
+        sp.add_argument("--top", type=int, default=20, metavar="K", help="print the K most frequent (default 20)")
+    g = qs.add_parser("infgram", parents=[common], help="∞-gram probability or distribution")
+    _add_query_arg(g)
+    g.add_argument("--next", default=None, metavar="T", help="the next token; without it, print the distribution")
+    g.add_argument("--max-support", type=int, default=1000, metavar="N", help="as for ntd")
+    g.add_argument("--exact", action="store_true", help="always exact")
+    g.add_argument("--top", type=int, default=20, metavar="K", help="print the K most frequent (default 20)")
+    s = qs.add_parser("score", parents=[common], help="per-token log-probs of a text")
+    _add_query_arg(s)
+    s.add_argument("--file", default=None, metavar="PATH", help="score the contents of a UTF-8 text file")
+    s.add_argument("--n", type=int, default=0, metavar="N", help="n-gram order (default 0: ∞-gram)")
+    c = qs.add_parser("cnf", parents=[common], help="boolean search: AND of OR-clauses of n-grams")
+    c.add_argument("query", metavar="EXPR",
+                   help="clauses separated by ' AND ', n-grams in a clause by ' OR ' (ids with --tokens: '1,2 OR 3 AND 4')")
+    c.add_argument("--tokens", action="store_true", help="n-grams are comma-separated token ids")
+    c.add_argument("--maxnum", type=int, default=10, metavar="N", help="show at most N matches (default 10)")
+    c.add_argument("--context", type=int, default=50, metavar="T", help="tokens of context on each side (default 50)")
+    c.add_argument("--max-clause-freq", type=int, default=50000, metavar="N",
+                   help="sample the rarest clause's occurrences above N (default 50000)")
+    c.add_argument("--max-diff-tokens", type=int, default=100, metavar="N",
+                   help="clauses must start within N tokens of the anchor (default 100)")
+
+
+def _lm_next(index: Any, args: argparse.Namespace) -> int:
+    if args.tokens is not None:
+        ids = _parse_ids(args.next)
+        if len(ids) != 1:
+            raise InputError(f"--next must be one token id, got {args.next!r}")
+        return ids[0]
+    ids = [int(t) for t in index.encode(args.next)]
+    if len(ids) != 1:
+        raise InputError(f"--next {args.next!r} is {len(ids)} tokens with this index's tokenizer; give one token "
+                         "(or an id with --tokens)")
+    return ids[0]
+
+
+def _lm_tok_repr(index: Any, t: int) -> str:
+    try:
+        return repr(index.decode([t]))
+    except Exception:
+        return "?"
+
+
+def _print_ntd(index: Any, res: Any, top: int, as_json: bool, head: Dict[str, Any]) -> None:
+    order = sorted(res.dist.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    if as_json:
+        _print_json({**head, "prompt_count": res.prompt_count, "end_count": res.end_count,
+                     "suffix_len": res.suffix_len, "approx": res.approx,
+                     "dist": {str(t): {"count": c, "prob": p} for t, (c, p) in order}})
+        return
+    print(f"prompt_count {res.prompt_count}  end_count {res.end_count}  suffix_len {res.suffix_len}  "
+          f"distinct {len(order)}{'  (approx)' if res.approx else ''}")
+    for t, (c, p) in order[:max(top, 0)]:
+        print(f"{t:>8} {_lm_tok_repr(index, t):>14} {c:>10} {p:.6f}")
+
+
+def cmd_query_lm(index: Any, args: argparse.Namespace) -> int:
+    """The language-model query modes (see LM_QUERY_HELP)."""
+    import numpy as np
+
+    if args.mode == "cnf":
+        clauses = [c.strip() for c in re.split(r"\s+AND\s+", args.query)]
+        cnf = [[t.strip() for t in re.split(r"\s+OR\s+", c)] for c in clauses]
+        if args.tokens:
+            cnf = [[_parse_ids(t) for t in c] for c in cnf]
+        if any(len(t) == 0 for c in cnf for t in c):
+            raise InputError(f"empty n-gram in {args.query!r}")
+        r = index.find_cnf(cnf, max_clause_freq=args.max_clause_freq, max_diff_tokens=args.max_diff_tokens, limit=0)
+        matches = index.search_docs_cnf(cnf, maxnum=args.maxnum, context=args.context,
+                                        max_clause_freq=args.max_clause_freq, max_diff_tokens=args.max_diff_tokens)
+        if args.json:
+            _print_json({"cnf": cnf, "count": r.count, "approx": r.approx,
+                         "matches": [{"doc_ix": int(m.doc_ix), "offset": int(m.offset), "length": int(m.length),
+                                      "start": int(m.start), "end": int(m.end), "text": m.text,
+                                      "metadata": m.metadata} for m in matches]})
+        else:
+            print(f"{'~' if r.approx else ''}{r.count} match(es); showing {len(matches)}")
+            for m in matches:
+                print(f"\n--- doc {m.doc_ix}, tokens {m.offset}..{m.offset + m.length}  "
+                      f"{json.dumps(m.metadata, ensure_ascii=False)}")
+                print(_snippet(index, m))
+        return 0
+
+    if args.mode == "score":
+        if args.file is not None:
+            if args.query is not None or isinstance(args.tokens, str):
+                raise InputError("give either TEXT or --file, not both")
+            with open(args.file, encoding="utf-8") as fh:
+                q: Union[str, List[int]] = fh.read()
+        else:
+            q = _query_of(args)
+        toks = [int(t) for t in (index.encode(q) if isinstance(q, str) else q)]
+        res = index.ngram_logprobs(toks, args.n) if args.n > 0 else index.infgram_logprobs(toks)
+        lp = res.logprobs
+        finite = lp[np.isfinite(lp)] if len(lp) else lp
+        summary = {"n_tokens": len(toks), "n_finite": int(len(finite)),
+                   "mean_logprob_finite": float(finite.mean()) if len(finite) else None,
+                   "n_zero_prob": int(np.isneginf(lp).sum()), "n_undefined": int(np.isnan(lp).sum())}
+        if args.json:
+            _print_json({"tokens": toks, "logprobs": [None if not np.isfinite(x) else float(x) for x in lp.tolist()],
+                         "suffix_len": res.suffix_len.tolist(), "cont_count": res.cont_count.tolist(),
+                         "denom": res.denom.tolist(), **summary})
+        else:
+            print(f"{'pos':>6} {'token':>8} {'text':>14} {'logprob':>10} {'suffix_len':>10} {'count':>8} {'denom':>8}")
+            for i, t in enumerate(toks):
+                print(f"{i:>6} {t:>8} {_lm_tok_repr(index, t):>14} {lp[i]:>10.4f} {int(res.suffix_len[i]):>10} "
+                      f"{int(res.cont_count[i]):>8} {int(res.denom[i]):>8}")
+            print(f"# {summary}")
+        return 0
+
+    # prob / ntd / infgram: the prompt may be empty (unigram) -> allow QUERY ""
+    q = _query_of(args)
+    toks = [int(t) for t in (index.encode(q) if isinstance(q, str) else q)]
+    head: Dict[str, Any] = {"query": q if isinstance(q, str) else None, "tokens": toks}
+    if args.mode == "prob" or (args.mode == "infgram" and args.next is not None):
+        nxt = _lm_next(index, args)
+        r = index.prob(toks, nxt) if args.mode == "prob" else index.infgram_prob(toks, nxt)
+        if args.json:
+            _print_json({**head, "next": nxt, "prob": None if r.prob != r.prob else r.prob,
+                         "prompt_count": r.prompt_count, "cont_count": r.cont_count, "end_count": r.end_count,
+                         "suffix_len": r.suffix_len})
+        else:
+            print(f"prob {r.prob:.6g}  cont_count {r.cont_count}  prompt_count {r.prompt_count}  "
+                  f"end_count {r.end_count}  suffix_len {r.suffix_len}")
+        return 0
+    exact = True if args.exact else None
+    res = (index.ntd(toks, args.max_support, exact) if args.mode == "ntd"
+           else index.infgram_ntd(toks, args.max_support, exact))
+    _print_ntd(index, res, args.top, args.json, head)
+    return 0
+
+
+
+# ----------------------------------------------------------------------------
+# corpus analysis: mia | contamination | perplexity (infinigram.analysis)
+# ----------------------------------------------------------------------------
+
+MIA_HELP = """\
+n-gram coverage membership inference (Hallinan et al. 2025, arXiv 2508.09603).
+Reads JSONL: one candidate per line with its text (--text-field, default
+"text"), the list of texts the target model generated from its prefix
+(--generations-field, default "generations") and optionally a 0/1 label
+(--label-field, default "label"). Each generation is matched against its own
+candidate (unit: --unit, default words = NLTK casual_tokenize after unidecode,
+optional dependency), or against a corpus index with --index.
+Writes per-candidate scores (JSONL) and prints AUROC / TPR@FPR per score.
+
+examples:
+  infinigram mia cands.jsonl -o scores.jsonl
+  infinigram mia cands.jsonl -o scores.jsonl --unit regex --min-ngram 4
+"""
+
+CONTAMINATION_HELP = """\
+Benchmark contamination against an index. For each entry of each benchmark
+JSONL file, the overlap ratio of the chosen --fields (each matched on its own):
+  windows   fraction of the length-n token windows that occur in the corpus
+  coverage  fraction of tokens covered by corpus matches of length >= n
+n defaults to 50 (bytes index, ~characters) or 13 (tokenizer index). An entry
+is dirty if overlap >= --dirty (0.8), suspicious if >= --suspicious (0.2).
+Prints a summary table; writes PREFIX.json, PREFIX.csv, PREFIX.html (and
+PREFIX.png when matplotlib is installed).
+
+examples:
+  infinigram contamination idx humaneval.jsonl --fields prompt,canonical_solution -o report/humaneval
+  infinigram contamination idx a.jsonl b.jsonl --fields question,answer --method coverage --n 40
+"""
+
+PERPLEXITY_HELP = """\
+∞-gram perplexity of texts (JSONL, --text-field), alone and interpolated with
+a neural LM: p = lam * p_inf + (1 - lam) * p_neural, lam tuned on a held-out
+half of the texts (or given with --lam). Neural log-probs either come
+precomputed (--neural-logprobs: .npy with all texts' per-token natural-log
+probs concatenated, or JSONL with a "logprobs" list per text, aligned to the
+index's tokens) or from a local Hugging Face causal LM (--model DIR_OR_FILE,
+needs torch + transformers; a .gguf file also needs gguf).
+
+examples:
+  infinigram perplexity idx heldout.jsonl
+  infinigram perplexity idx heldout.jsonl --model path/to/SmolLM2-135M-Instruct.Q4_1.gguf
+"""
+
+
+def add_analysis_parsers(sub: Any, fmt_cls: Any) -> None:
+    """Sub-commands mia, contamination and perplexity."""
+    m = sub.add_parser("mia", help="n-gram coverage membership inference scores", description=MIA_HELP,
+                       formatter_class=fmt_cls)
+    m.add_argument("input", metavar="CANDIDATES.jsonl")
+    m.add_argument("-o", "--output", metavar="OUT.jsonl", help="per-candidate scores (default: print summary only)")
+    m.add_argument("--text-field", default="text")
+    m.add_argument("--generations-field", default="generations")
+    m.add_argument("--label-field", default="label")
+    m.add_argument("--unit", default="words", choices=["words", "regex", "chars", "bytes"],
+                   help="units spans are counted in (default words: NLTK casual_tokenize + unidecode)")
+    m.add_argument("--index", metavar="INDEX", help="match generations against this corpus index instead")
+    m.add_argument("--min-ngram", type=int, default=3, help="span threshold (default 3, the paper's)")
+    m.add_argument("--ci-range", default="2,12", metavar="L,H", help="creativity index range (default 2,12)")
+    m.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    m.add_argument("--no-progress", action="store_true")
+
+    c = sub.add_parser("contamination", help="benchmark contamination report", description=CONTAMINATION_HELP,
+                       formatter_class=fmt_cls)
+    c.add_argument("index", metavar="INDEX")
+    c.add_argument("benchmarks", nargs="+", metavar="BENCH.jsonl")
+    c.add_argument("--fields", required=True, metavar="F1,F2", help="comma-separated fields to check")
+    c.add_argument("--method", default="windows", choices=["windows", "coverage"])
+    c.add_argument("--n", type=int, default=None, help="window / minimum match length in tokens")
+    c.add_argument("--dirty", type=float, default=0.8)
+    c.add_argument("--suspicious", type=float, default=0.2)
+    c.add_argument("-o", "--output", default="contamination", metavar="PREFIX",
+                   help="report files PREFIX.json/.csv/.html[/.png] (default ./contamination)")
+    c.add_argument("--worst", type=int, default=10, help="entries per benchmark shown with spans (default 10)")
+    c.add_argument("--threads", type=int, default=0)
+    c.add_argument("--json", action="store_true", help="print the summary as JSON")
+    c.add_argument("--no-progress", action="store_true")
+
+    p = sub.add_parser("perplexity", help="∞-gram perplexity, alone and interpolated with a neural LM",
+                       description=PERPLEXITY_HELP, formatter_class=fmt_cls)
+    p.add_argument("index", metavar="INDEX")
+    p.add_argument("texts", metavar="TEXTS.jsonl")
+    p.add_argument("--text-field", default="text")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--neural-logprobs", metavar="FILE")
+    src.add_argument("--model", metavar="NAME_OR_PATH")
+    p.add_argument("--lam", type=float, default=None, help="interpolation weight of the ∞-gram (default: tuned)")
+    p.add_argument("--limit", type=int, default=None, help="use the first N texts")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def _read_jsonl(path: str) -> List[Dict[str, Any]]:
+    out = []
+    with open(path, encoding="utf-8") as fh:
+        for ln, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"{path}:{ln}: invalid JSON ({e.msg})") from None
+            if not isinstance(r, dict):
+                raise InputError(f"{path}:{ln}: expected a JSON object")
+            out.append(r)
+    return out
+
+
+def cmd_mia(args: argparse.Namespace) -> int:
+    from .analysis import membership_scores
+
+    recs = _read_jsonl(args.input)
+    for k, r in enumerate(recs):
+        if args.text_field not in r or args.generations_field not in r:
+            raise InputError(f"{args.input}: record {k + 1} lacks {args.text_field!r} or {args.generations_field!r}")
+    try:
+        lo, hi = (int(x) for x in args.ci_range.split(","))
+    except ValueError:
+        raise InputError(f"bad --ci-range {args.ci_range!r} (expected L,H like 2,12)") from None
+    labels = [r.get(args.label_field) for r in recs]
+    has_labels = any(l is not None for l in labels)
+    index = _open_index(args.index) if args.index else None
+    res = membership_scores([r[args.text_field] for r in recs], [list(r[args.generations_field]) for r in recs],
+                            labels if has_labels else None, min_ngram=args.min_ngram, creativity_range=(lo, hi),
+                            unit=args.unit, index=index, progress=not args.no_progress and sys.stderr.isatty())
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as fh:
+            for row in res.rows:
+                fh.write(json.dumps(row, ensure_ascii=False, default=_jsonable) + "\n")
+    if args.json:
+        _print_json({"params": res.params, "metrics": res.metrics})
+        return 0
+    print(f"{len(res.rows)} candidates, unit {res.unit}, min_ngram {args.min_ngram}, creativity {lo}..{hi}")
+    if not res.metrics:
+        print("(no AUROC: labels of both classes are needed)")
+    else:
+        keys = sorted(res.metrics, key=lambda k: -res.metrics[k]["roc_auc"])
+        w = max(len(k) for k in keys)
+        tk = [k for k in res.metrics[keys[0]] if k.startswith("tpr")]
+        print(f"{'score':{w}}  AUROC  " + "  ".join(t.replace("tpr_at_", "TPR@").replace("_fpr", "%") for t in tk))
+        for k in keys:
+            d = res.metrics[k]
+            print(f"{k:{w}}  {d['roc_auc']:.3f}  " + "  ".join(f"{d[t]:.3f}".rjust(len(t) - 6) for t in tk))
+    if args.output:
+        print(f"per-candidate scores: {args.output}")
+    return 0
+
+
+def cmd_contamination(args: argparse.Namespace) -> int:
+    from .analysis.contamination import contamination_scores, format_table, write_report
+
+    fields = [f.strip() for f in args.fields.split(",") if f.strip()]
+    index = _open_index(args.index)
+    res = contamination_scores(index, args.benchmarks, fields, method=args.method, n=args.n, dirty=args.dirty,
+                               suspicious=args.suspicious, n_threads=args.threads, report_worst=args.worst,
+                               progress=not args.no_progress and sys.stderr.isatty())
+    paths = write_report(res, args.output)
+    if args.json:
+        _print_json({"summary": res.summary, "method": res.method, "n": res.n, "files": paths})
+        return 0
+    print(format_table(res))
+    n = len(res.entries)
+    print(f"\n{n:,} entries in {res.seconds:.1f} s ({60 * n / max(res.seconds, 1e-9):,.0f} entries/min)")
+    print("report: " + ", ".join(paths.values()))
+    return 0
+
+
+def cmd_perplexity(args: argparse.Namespace) -> int:
+    from .analysis.perplexity import perplexity
+
+    recs = _read_jsonl(args.texts)
+    if args.limit is not None:
+        recs = recs[: args.limit]
+    texts = []
+    for k, r in enumerate(recs):
+        if args.text_field not in r:
+            raise InputError(f"{args.texts}: record {k + 1} lacks {args.text_field!r}")
+        texts.append(r[args.text_field])
+    index = _open_index(args.index)
+    res = perplexity(index, texts, neural_logprobs=args.neural_logprobs, model=args.model, lam=args.lam,
+                     n_threads=args.threads, progress=not args.no_progress and sys.stderr.isatty())
+    if args.json:
+        _print_json(res)
+        return 0
+    for k, v in res.items():
+        print(f"{k:24} {v}")
+    return 0
+
+
 COMMANDS = {"build": cmd_build, "query": cmd_query, "info": cmd_info, "demo": cmd_demo}
+COMMANDS.update({"mia": cmd_mia, "contamination": cmd_contamination, "perplexity": cmd_perplexity})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

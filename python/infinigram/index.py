@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _core
 from . import format as fmt
+from . import lm  # language-model queries
 from .errors import InfinigramError
 from .tokenizer import Tokenizer, load_index_tokenizer
 
@@ -287,3 +288,115 @@ class Index:
         """Check every file's sha256 against the manifest (reads the whole
         index). Raises ``IndexCorruptError`` naming the first bad file."""
         fmt.verify_checksums(self.path, self.manifest)
+
+    # ------------------------------------------- language-model queries (lm.py)
+    # Thin delegates; semantics and costs are documented in infinigram.lm and
+    # docs/QUERIES.md.
+    def prob(self, prompt: Query, next_token: Union[int, str]) -> "lm.ProbResult":
+        """n-gram probability cnt(prompt + next) / (cnt(prompt) - end occurrences); see :func:`infinigram.lm.prob`."""
+        return lm.prob(self, prompt, next_token)
+
+    def ntd(self, prompt: Query, max_support: int = lm.DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
+            seed: Optional[int] = None) -> "lm.NtdResult":
+        """Next-token distribution {token: (count, prob)}; see :func:`infinigram.lm.ntd`."""
+        return lm.ntd(self, prompt, max_support, exact, seed)
+
+    def infgram_prob(self, prompt: Query, next_token: Union[int, str]) -> "lm.ProbResult":
+        """∞-gram probability (longest suffix with a next token); see :func:`infinigram.lm.infgram_prob`."""
+        return lm.infgram_prob(self, prompt, next_token)
+
+    def infgram_ntd(self, prompt: Query, max_support: int = lm.DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
+                    seed: Optional[int] = None) -> "lm.NtdResult":
+        """∞-gram next-token distribution; see :func:`infinigram.lm.infgram_ntd`."""
+        return lm.infgram_ntd(self, prompt, max_support, exact, seed)
+
+    def prob_many(self, prompts: Sequence[Query], next_tokens: Sequence[Union[int, str]],
+                  n_threads: int = 0) -> Dict[str, np.ndarray]:
+        """Batched :meth:`prob` (dict of arrays); GIL released, all cores."""
+        return lm.prob_many(self, prompts, next_tokens, n_threads)
+
+    def infgram_prob_many(self, prompts: Sequence[Query], next_tokens: Sequence[Union[int, str]],
+                          n_threads: int = 0) -> Dict[str, np.ndarray]:
+        """Batched :meth:`infgram_prob` (dict of arrays); GIL released, all cores."""
+        return lm.infgram_prob_many(self, prompts, next_tokens, n_threads)
+
+    def infgram_logprobs(self, tokens: Query, n_threads: int = 0) -> "lm.SequenceScores":
+        """Per-token ∞-gram log-probs (natural log) and suffix lengths of a text; see :func:`infinigram.lm.infgram_logprobs`."""
+        return lm.infgram_logprobs(self, tokens, n_threads)
+
+    def ngram_logprobs(self, tokens: Query, n: int, n_threads: int = 0) -> "lm.SequenceScores":
+        """Per-token n-gram log-probs (natural log); see :func:`infinigram.lm.ngram_logprobs`."""
+        return lm.ngram_logprobs(self, tokens, n, n_threads)
+
+    def infgram_logprobs_many(self, seqs: Sequence[Query], n_threads: int = 0) -> List["lm.SequenceScores"]:
+        """:meth:`infgram_logprobs` of many sequences, on all cores."""
+        return lm.infgram_logprobs_many(self, seqs, n_threads)
+
+    def ngram_logprobs_many(self, seqs: Sequence[Query], n: int, n_threads: int = 0) -> List["lm.SequenceScores"]:
+        """:meth:`ngram_logprobs` of many sequences, on all cores."""
+        return lm.ngram_logprobs_many(self, seqs, n, n_threads)
+
+    def count_cnf(self, cnf: Sequence[Any], max_clause_freq: int = lm.DEFAULT_MAX_CLAUSE_FREQ,
+                  max_diff_tokens: int = lm.DEFAULT_MAX_DIFF_TOKENS, seed: Optional[int] = None) -> Tuple[int, bool]:
+        """(count, approx) of a CNF query; see :func:`infinigram.lm.find_cnf`."""
+        return lm.count_cnf(self, cnf, max_clause_freq, max_diff_tokens, seed)
+
+    def find_cnf(self, cnf: Sequence[Any], max_clause_freq: int = lm.DEFAULT_MAX_CLAUSE_FREQ,
+                 max_diff_tokens: int = lm.DEFAULT_MAX_DIFF_TOKENS, limit: int = 1000,
+                 seed: Optional[int] = None) -> "lm.CnfResult":
+        """CNF matches (AND of ORs of n-grams within max_diff_tokens); see :func:`infinigram.lm.find_cnf`."""
+        return lm.find_cnf(self, cnf, max_clause_freq, max_diff_tokens, limit, seed)
+
+    def search_docs_cnf(self, cnf: Sequence[Any], maxnum: int = 10, context: int = 50,
+                        max_clause_freq: int = lm.DEFAULT_MAX_CLAUSE_FREQ,
+                        max_diff_tokens: int = lm.DEFAULT_MAX_DIFF_TOKENS, seed: Optional[int] = None) -> List[Match]:
+        """Up to maxnum CNF matches as Match windows; see :func:`infinigram.lm.search_docs_cnf`."""
+        return lm.search_docs_cnf(self, cnf, maxnum, context, max_clause_freq, max_diff_tokens, seed)
+
+    # ------------------------------ matching statistics (matching.hpp, analysis/)
+    # Added by the corpus-analysis work (issue 5); the C++ side is
+    # csrc/matching.hpp, results are infinigram.analysis.matches types.
+    def longest_matches(self, q: Query, with_occurrence: bool = True) -> "Any":
+        """Matching statistics of a text: for every token position ``i``, the
+        longest ``q[i:i+L]`` occurring in the corpus (over all shards), its
+        count and one occurrence.
+
+        Returns :class:`infinigram.analysis.LongestMatches` (arrays ``tokens``,
+        ``length``, ``count``, ``doc_ix``, ``offset``). A position whose token
+        never occurs has length 0, count 0 and doc/offset -1. Cost
+        O(m log n) binary-search steps per shard in total (not one search per
+        position and length): the SA range is kept while extending and
+        ``ms[i+1] >= ms[i] - 1`` is reused.
+        """
+        from .analysis.matches import LongestMatches
+
+        ids = np.asarray(self._ids(q), dtype=np.int64)
+        length, count, doc, off = _core.matching_statistics(self._engine, ids, bool(with_occurrence))
+        return LongestMatches(ids, length.astype(np.int64), count.astype(np.int64), doc, off)
+
+    def maximal_matches(self, q: Query, min_len: int = 1, max_count: Optional[int] = None,
+                        max_docs: int = 10) -> "List[Any]":
+        """The maximal spans of a text that occur in the corpus (each is
+        contained in no longer occurring span), as OLMoTrace shows them.
+
+        Spans shorter than ``min_len`` tokens or occurring more than
+        ``max_count`` times are left out; each span lists up to ``max_docs``
+        occurrences (document ids and offsets, shard order then suffix order).
+        Returns a list of :class:`infinigram.analysis.MaximalMatch` in text order.
+        """
+        from .analysis.matches import MaximalMatch, maximal_starts
+
+        lm_ = self.longest_matches(q, with_occurrence=False)
+        out = []
+        for i in maximal_starts(lm_.length, min_len).tolist():
+            L = int(lm_.length[i])
+            c = int(lm_.count[i])
+            if max_count is not None and c > max_count:
+                continue
+            span = lm_.tokens[i:i + L]
+            loc = self.locate(span, max_docs) if max_docs > 0 else None
+            out.append(MaximalMatch(i, i + L, c, self.decode(span),
+                                    loc.doc_ix.tolist() if loc is not None else [],
+                                    loc.offset.tolist() if loc is not None else []))
+        return out
+    # ------------------------------------------- end of matching statistics
