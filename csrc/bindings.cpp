@@ -620,8 +620,6 @@ PYBIND11_MODULE(_core, m) {
             int width = 0;
         };
         auto fv = [](const PyFMEngine& pe, auto&& f) { return std::visit([&](const auto& p) { return f(*p); }, pe.e); };
-        using FTok = const void*;  // (marker only)
-        (void)sizeof(FTok);
         m.def(
             "fm_build",
             [](const std::string& tokens_path, const std::string& sa_path, int ptr_width, int token_width,
@@ -641,6 +639,101 @@ PYBIND11_MODULE(_core, m) {
             py::arg("isa_sample") = 64, py::arg("n_threads") = 0, py::arg("progress") = py::none(),
             "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file and suffix\n"
             "array. GIL released; n_threads (0 = all cores) for the BWT pass and the wavelet tree.");
+        // test hooks (tests/test_bitvector.py, tests/test_wavelet.py): answers of the
+        // succinct structures for given queries, checked in Python against naive ones
+        m.def(
+            "_fm_bitvector_check",
+            [](const std::string& kind, py::array_t<uint8_t, py::array::c_style | py::array::forcecast> bits) {
+                const uint64_t n = static_cast<uint64_t>(bits.size());
+                std::vector<uint64_t> words((n + 63) / 64 + 1, 0);
+                for (uint64_t i = 0; i < n; ++i)
+                    if (bits.data()[i]) words[i >> 6] |= uint64_t(1) << (i & 63);
+                auto go = [&](const auto& bv) {
+                    // through a save/load round trip, as the index uses it
+                    Blob b;
+                    bv.save(b);
+                    BlobReader r(b.bytes().data(), b.bytes().size(), "test");
+                    auto v = std::remove_const_t<std::remove_reference_t<decltype(bv)>>::load(r);
+                    const uint64_t ones = v.ones();
+                    py::array_t<uint64_t> rank(n + 1), s1(ones), s0(n - ones);
+                    py::array_t<uint8_t> acc(n);
+                    for (uint64_t i = 0; i <= n; ++i) rank.mutable_data()[i] = v.rank1(i);
+                    for (uint64_t i = 0; i < n; ++i) acc.mutable_data()[i] = v[i];
+                    for (uint64_t k = 0; k < ones; ++k) s1.mutable_data()[k] = v.select1(k);
+                    for (uint64_t k = 0; k < n - ones; ++k) s0.mutable_data()[k] = v.select0(k);
+                    return py::make_tuple(rank, acc, s1, s0);
+                };
+                if (kind == "plain") return go(BitVector(words.data(), n));
+                if (kind == "rrr") return go(RRRVector(words.data(), n, 2));
+                throw std::invalid_argument("kind must be 'plain' or 'rrr'");
+            },
+            py::arg("kind"), py::arg("bits"), "(rank1[0..n], bits, select1, select0) of a bit vector (tests).");
+        m.def(
+            "_fm_eliasfano_check",
+            [](py::array_t<uint64_t, py::array::c_style | py::array::forcecast> vals, uint64_t u,
+               py::array_t<uint64_t, py::array::c_style | py::array::forcecast> qs) {
+                std::vector<uint64_t> v(vals.data(), vals.data() + vals.size());
+                EliasFano ef0(v, u);
+                Blob b;
+                ef0.save(b);
+                BlobReader r(b.bytes().data(), b.bytes().size(), "test");
+                EliasFano ef = EliasFano::load(r);
+                py::array_t<uint64_t> sel(v.size()), rk(qs.size());
+                py::array_t<int64_t> ct(qs.size());
+                for (size_t i = 0; i < v.size(); ++i) sel.mutable_data()[i] = ef.select(i);
+                for (py::ssize_t i = 0; i < qs.size(); ++i) {
+                    rk.mutable_data()[i] = ef.rank1(qs.data()[i]);
+                    uint64_t k;
+                    ct.mutable_data()[i] = ef.contains(qs.data()[i], &k) ? static_cast<int64_t>(k) : -1;
+                }
+                return py::make_tuple(sel, rk, ct);
+            },
+            py::arg("values"), py::arg("universe"), py::arg("queries"), "(select, rank1(q), contains(q) or -1) (tests).");
+        m.def(
+            "_fm_wavelet_check",
+            [](py::array_t<uint32_t, py::array::c_style | py::array::forcecast> seq, uint64_t sigma, const std::string& kind,
+               py::array_t<int64_t, py::array::c_style | py::array::forcecast> rank_q,    // [k, 2]: (c, i)
+               py::array_t<int64_t, py::array::c_style | py::array::forcecast> select_q,  // [k, 2]: (c, k)
+               py::array_t<int64_t, py::array::c_style | py::array::forcecast> range_q) { // [k, 2]: (i, j)
+                const uint64_t n = static_cast<uint64_t>(seq.size());
+                auto go = [&](auto tag) {
+                    using WT = HuffmanWaveletTree<decltype(tag)>;
+                    WT w0(seq.data(), n, sigma, 2);
+                    Blob b;
+                    w0.save(b);
+                    BlobReader r(b.bytes().data(), b.bytes().size(), "test");
+                    WT w = WT::load(r);
+                    py::array_t<uint64_t> acc(n), accr(n), rk(rank_q.shape(0)), r2(rank_q.shape(0)), sel(select_q.shape(0));
+                    for (uint64_t i = 0; i < n; ++i) {
+                        auto ar = w.access_rank(i);
+                        acc.mutable_data()[i] = ar.first;
+                        accr.mutable_data()[i] = ar.second;
+                    }
+                    const int64_t* rq = rank_q.data();
+                    for (py::ssize_t k = 0; k < rank_q.shape(0); ++k) {
+                        rk.mutable_data()[k] = w.rank(rq[2 * k], rq[2 * k + 1]);
+                        uint64_t a, bb;
+                        w.rank2(rq[2 * k], rq[2 * k + 1] / 2, rq[2 * k + 1], &a, &bb);  // (rank at i/2, rank at i)
+                        r2.mutable_data()[k] = (a << 32) | bb;
+                    }
+                    const int64_t* sq = select_q.data();
+                    for (py::ssize_t k = 0; k < select_q.shape(0); ++k) sel.mutable_data()[k] = w.select(sq[2 * k], sq[2 * k + 1]);
+                    py::list dist;
+                    const int64_t* gq = range_q.data();
+                    for (py::ssize_t k = 0; k < range_q.shape(0); ++k) {
+                        std::vector<std::tuple<uint64_t, uint64_t, uint64_t>> out;
+                        w.distinct(gq[2 * k], gq[2 * k + 1], [&](uint64_t c, uint64_t a, uint64_t bb) { out.emplace_back(c, a, bb); });
+                        std::sort(out.begin(), out.end());
+                        dist.append(py::cast(out));
+                    }
+                    return py::make_tuple(acc, accr, rk, r2, sel, dist);
+                };
+                if (kind == "plain") return go(BitVector());
+                if (kind == "rrr") return go(RRRVector());
+                throw std::invalid_argument("kind must be 'plain' or 'rrr'");
+            },
+            py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("rank_q"), py::arg("select_q"), py::arg("range_q"),
+            "Wavelet-tree answers for test queries: (access, access_rank, rank, rank2 packed, select, distinct).");
         py::class_<PyFMEngine>(m, "FMEngine",
                                "The Engine API over FM-index shards (text and suffix array not stored).")
             .def(py::init([](int token_width,

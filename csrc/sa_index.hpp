@@ -71,44 +71,22 @@ public:
     }
 
     /// The SA range of suffixes that start with q[0, m). m == 0: the whole SA.
+    /// Both bounds are searched in lock step (see find_group), so their cache
+    /// misses overlap: about log2(n) dependent misses, not 2 log2(n).
     Range find(const Tok* q, size_t m) const {
         if (m == 0) return Range{0, n_};
-        uint64_t lo = 0, hi = n_;
-        // Narrow [lo, hi) until some mid matches; then split into two bounds.
-        while (lo < hi) {
-            uint64_t mid = lo + (hi - lo) / 2;
-            int c = compare(suffix_at(mid), q, m);
-            if (c < 0) {
-                lo = mid + 1;
-            } else if (c > 0) {
-                hi = mid;
-            } else {
-                // lower bound in [lo, mid], upper bound in (mid, hi]
-                uint64_t a = lo, b = mid;
-                while (a < b) {
-                    uint64_t x = a + (b - a) / 2;
-                    if (compare(suffix_at(x), q, m) < 0) a = x + 1;
-                    else b = x;
-                }
-                uint64_t c2 = mid + 1, d = hi;
-                while (c2 < d) {
-                    uint64_t x = c2 + (d - c2) / 2;
-                    if (compare(suffix_at(x), q, m) <= 0) c2 = x + 1;
-                    else d = x;
-                }
-                return Range{a, c2};
-            }
-        }
-        return Range{lo, lo};
+        Range r;
+        find_group(&q, &m, 1, &r);
+        return r;
     }
 
-    /// Counts of g queries at once (g <= kMaxGroup): 2g branch-free binary
+    /// SA ranges of g queries at once (g <= kMaxGroup): 2g branch-free binary
     /// searches (lower and upper bound per query) advanced in lock step, with
     /// each step's SA entries and text prefetched for all searches before any
     /// is read, so their cache misses overlap instead of queueing.
-    /// Same result as find(q, m).size(); empty queries give n_positions.
+    /// Same result as find(q, m) per query; empty queries give [0, n).
     static constexpr size_t kMaxGroup = 16;
-    void count_group(const Tok* const* qs, const size_t* ms, size_t g, uint64_t* out) const {
+    void find_group(const Tok* const* qs, const size_t* ms, size_t g, Range* out) const {
         uint64_t base[2 * kMaxGroup], pos[2 * kMaxGroup];
         const size_t s = 2 * g;
         for (size_t k = 0; k < s; ++k) base[k] = 0;
@@ -130,7 +108,15 @@ public:
             len -= half;
         }
         for (size_t k = 0; k < s; ++k) base[k] += (n_ > 0 && pred(k, suffix_at(base[k]))) ? 1 : 0;
-        for (size_t qi = 0; qi < g; ++qi) out[qi] = ms[qi] == 0 ? n_ : base[2 * qi + 1] - base[2 * qi];
+        for (size_t qi = 0; qi < g; ++qi)
+            out[qi] = ms[qi] == 0 ? Range{0, n_} : Range{base[2 * qi], base[2 * qi + 1]};
+    }
+
+    /// Counts of g queries at once (see find_group).
+    void count_group(const Tok* const* qs, const size_t* ms, size_t g, uint64_t* out) const {
+        Range r[kMaxGroup];
+        find_group(qs, ms, g, r);
+        for (size_t qi = 0; qi < g; ++qi) out[qi] = r[qi].size();
     }
 
     /// (local document index, offset of pos within that document's text).

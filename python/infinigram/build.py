@@ -221,6 +221,9 @@ def build(
     n_threads: int = 0,
     progress: bool = True,
     add_special_tokens: bool = False,
+    backend: str = "sa",
+    sa_sample: int = 32,
+    isa_sample: int = 64,
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.
 
@@ -240,6 +243,12 @@ def build(
             shards build concurrently, each on one core, so peak memory grows with it.
         progress: show progress bars and print a summary line (stderr).
         add_special_tokens: let the HF tokenizer add its special tokens.
+        backend: ``"sa"`` (suffix array + tokens) or ``"fm"`` (FM-index: each
+            shard's tokens.bin and sa.bin are built, turned into fm.bin /
+            fm_sa.bin / fm_isa.bin, and removed; see docs/FORMAT.md).
+        sa_sample, isa_sample: FM sampling rates (``backend="fm"`` only):
+            locate takes < sa_sample LF steps per occurrence, extraction starts
+            < isa_sample steps past the end; smaller is faster and larger.
 
     Time: O(input size) to read and tokenize, plus the suffix-array build
     (linear in tokens). Disk: the index needs (token_width + ptr_width + ~0)
@@ -249,6 +258,10 @@ def build(
         InputError, TokenizerError, OutputExistsError.
     """
     t0 = time.perf_counter()
+    if backend not in ("sa", "fm"):
+        raise ValueError(f"backend must be 'sa' or 'fm', got {backend!r}")
+    if backend == "fm" and (int(sa_sample) < 1 or int(isa_sample) < 1):
+        raise ValueError("sa_sample and isa_sample must be >= 1")
     output = os.path.abspath(os.fspath(output))
     if os.path.basename(output) == "":
         raise InputError(f"bad output path {output!r}")
@@ -378,6 +391,14 @@ def build(
 
             ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], width, cb))
             _fsync_path(w.paths["sa"])
+            if backend == "fm":  # FM-index from tokens + SA, then drop both
+                fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
+                _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, width, fm_paths["fm"], fm_paths["fm_sa"],
+                               fm_paths["fm_isa"], int(sa_sample), int(isa_sample),
+                               max(1, workers // len(shards)), None)
+                os.remove(w.paths["sa"])
+                os.remove(w.paths["tokens"])
+                w.paths = fm_paths
             return ptr
 
         def sum_job(path: str) -> Dict[str, Any]:
@@ -386,14 +407,16 @@ def build(
         files: Dict[str, Dict[str, Any]] = {}
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             sa_futs = {pool.submit(sa_job, i): i for i in range(len(shards))}
-            sum_futs = {pool.submit(sum_job, p): p for w, _ in shards for k, p in w.paths.items() if k != "sa"}
+            skip = ("sa", "tokens") if backend == "fm" else ("sa",)  # fm: checksummed after fm_build
+            sum_futs = {pool.submit(sum_job, p): p for w, _ in shards for k, p in w.paths.items() if k not in skip}
             try:
                 for fut in concurrent.futures.as_completed(sa_futs):
                     i = sa_futs[fut]
                     w, entry = shards[i]
                     entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs,
                                  n_positions=w.n_positions, ptr_width=fut.result())
-                    sum_futs[pool.submit(sum_job, w.paths["sa"])] = w.paths["sa"]
+                    for p in ([w.paths["sa"]] if backend == "sa" else [w.paths[k] for k in ("fm", "fm_sa", "fm_isa")]):
+                        sum_futs[pool.submit(sum_job, p)] = p
                 sa_bar.close()
                 for fut in concurrent.futures.as_completed(list(sum_futs)):
                     files[sum_futs[fut]] = fut.result()
@@ -416,7 +439,7 @@ def build(
         manifest: Dict[str, Any] = {
             "format": fmt.FORMAT_NAME,
             "format_version": fmt.FORMAT_VERSION,
-            "backend": "sa",
+            "backend": backend,
             "token_width": width,
             "separator": sep,
             "tokenizer": ident,
@@ -425,6 +448,7 @@ def build(
             "n_tokens": n_tokens,
             "n_positions": n_positions,
             "shards": shard_entries,
+            **({"fm": {"sa_sample": int(sa_sample), "isa_sample": int(isa_sample)}} if backend == "fm" else {}),
             "build": {
                 "inputs": [os.path.abspath(os.fspath(p)) for p in reader.files],
                 "input_bytes": reader.total_bytes,

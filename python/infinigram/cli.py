@@ -134,6 +134,12 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--add-special-tokens", action="store_true", help="let the HF tokenizer add its special tokens")
     b.add_argument("--threads", type=int, default=0, metavar="N", help="threads for suffix-array construction (0: all)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b.add_argument("--backend", choices=("sa", "fm"), default="sa",
+                   help="sa: suffix array + tokens (fastest); fm: compressed FM-index (~0.4x the text)")
+    b.add_argument("--sa-sample", type=int, default=None, metavar="N",
+                   help="fm: sample every N-th text position's SA entry (locate: < N steps; default 32)")
+    b.add_argument("--isa-sample", type=int, default=None, metavar="N",
+                   help="fm: sample every N-th position's ISA entry (extraction start; default 64)")
 
     q = sub.add_parser("query", help="count, find or show occurrences", description=QUERY_HELP, formatter_class=fmt_cls)
     q.add_argument("index", metavar="INDEX", help="index directory")
@@ -220,6 +226,17 @@ def _open_index(path: str, verify: bool = False) -> Any:
     return Index(path, verify=verify)
 
 
+def _backend_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """build() keywords of --backend / --sa-sample / --isa-sample (only those given)."""
+    kw: Dict[str, Any] = {}
+    if getattr(args, "backend", "sa") != "sa":
+        kw["backend"] = args.backend
+    for k in ("sa_sample", "isa_sample"):
+        if getattr(args, k, None) is not None:
+            kw[k] = getattr(args, k)
+    return kw
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     from .build import build, summary_line
 
@@ -234,6 +251,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         n_threads=args.threads,
         progress=not args.no_progress,
         add_special_tokens=args.add_special_tokens,
+        **_backend_kwargs(args),
     )
     if args.no_progress:  # build() printed it already otherwise
         print(summary_line(manifest, os.path.abspath(args.output)), file=sys.stderr)

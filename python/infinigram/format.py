@@ -37,6 +37,8 @@ __all__ = [
     "META",
     "META_OFFSETS",
     "SHARD_FILES",
+    "FM_SHARD_FILES",
+    "shard_files",
     "shard_dirname",
     "separator_for",
     "token_width_for",
@@ -70,6 +72,27 @@ SHARD_FILES: Dict[str, str] = {
     "meta": META,
     "meta_offsets": META_OFFSETS,
 }
+
+# FM-index backend ("backend": "fm"): the shard keeps doc_offsets and the
+# metadata files; tokens.bin and sa.bin are replaced by these three.
+FM = "fm.bin"
+FM_SA = "fm_sa.bin"
+FM_ISA = "fm_isa.bin"
+#: manifest key -> file name, for every file of an FM-backend shard
+FM_SHARD_FILES: Dict[str, str] = {
+    "fm": FM,
+    "fm_sa": FM_SA,
+    "fm_isa": FM_ISA,
+    "doc_offsets": DOC_OFFSETS,
+    "meta": META,
+    "meta_offsets": META_OFFSETS,
+}
+
+
+def shard_files(shard_entry: Dict[str, Any]) -> Dict[str, str]:
+    """The file set of a shard: :data:`FM_SHARD_FILES` if it lists ``fm.bin``, else :data:`SHARD_FILES`."""
+    return FM_SHARD_FILES if FM in shard_entry.get("files", {}) else SHARD_FILES
+
 
 _CHUNK = 1 << 20  # bytes per read when hashing
 
@@ -224,7 +247,7 @@ def _check_shard(index_path: str, shard: Dict[str, Any], width: int) -> None:
         DOC_OFFSETS: None if n_docs is None else (n_docs + 1) * 8,
         META_OFFSETS: None if n_docs is None else (n_docs + 1) * 8,
     }
-    for key, name in SHARD_FILES.items():
+    for key, name in shard_files(shard).items():
         p = paths[key]
         if not os.path.isfile(p):
             raise IndexCorruptError(f"{p}: index file missing", p)
@@ -242,7 +265,7 @@ def _check_shard(index_path: str, shard: Dict[str, Any], width: int) -> None:
 def shard_paths(index_path: str, shard_entry: Dict[str, Any]) -> Dict[str, str]:
     """Paths of a shard's files: keys ``tokens, sa, doc_offsets, meta, meta_offsets``."""
     d = os.path.join(os.fspath(index_path), shard_entry["dir"])
-    return {key: os.path.join(d, name) for key, name in SHARD_FILES.items()}
+    return {key: os.path.join(d, name) for key, name in shard_files(shard_entry).items()}
 
 
 def _listed_files(index_path: str, manifest: Dict[str, Any]) -> Iterable[tuple]:

@@ -103,12 +103,16 @@ class Index:
         self.token_width: int = int(m["token_width"])
         self.separator: int = int(m["separator"])
         self.backend: str = m.get("backend", "sa")
-        if self.backend != "sa":
+        if self.backend not in ("sa", "fm"):
             raise InfinigramError(f"{self.path}: backend {self.backend!r} is not supported by this version")
         self._shard_paths = [fmt.shard_paths(self.path, s) for s in m["shards"]]
-        specs = [(p["tokens"], p["sa"], p["doc_offsets"], int(s["ptr_width"]))
-                 for p, s in zip(self._shard_paths, m["shards"])]
-        self._engine = _core.Engine(self.token_width, specs)
+        if self.backend == "fm":  # FM-index backend: same engine API (_core.FMEngine)
+            specs = [(p["fm"], p["fm_sa"], p["fm_isa"], p["doc_offsets"]) for p in self._shard_paths]
+            self._engine = _core.FMEngine(self.token_width, specs)
+        else:
+            specs = [(p["tokens"], p["sa"], p["doc_offsets"], int(s["ptr_width"]))
+                     for p, s in zip(self._shard_paths, m["shards"])]
+            self._engine = _core.Engine(self.token_width, specs)
         self._meta: List[Optional[fmt.MetadataReader]] = [None] * len(specs)
         self._tokenizer: Optional[Tokenizer] = None
         self._lock = threading.Lock()

@@ -1,0 +1,372 @@
+// fm_index.hpp — FM-index of one shard: count / find / locate / extract
+// without storing the text or the suffix array.
+//
+// The shard's token string T[0, n) (documents, each preceded by the
+// separator, exactly as tokens.bin) gets a virtual terminator $ smaller than
+// every token (the SA order of sa_index.hpp: a suffix reaching the end sorts
+// first). Rows 0..n of the BWT matrix: row 0 is the suffix "$" (position n),
+// row r + 1 the suffix SA[r]. BWT[row] = T[pos - 1]; the row of position 0
+// ("primary") has $ and is left out of the wavelet tree, so the tree holds n
+// symbols. Tokens are renamed to dense codes 0..sigma-1 in token order
+// (`alphabet[code]` = token value), so the separator, the largest token, has
+// the largest code.
+//
+//   C[c]        = 1 + occurrences of codes < c         (the 1 is the $ row)
+//   LF(row)     = C[c] + rank(c, row),  c = BWT[row]   (row of pos - 1)
+//   find(q)     backward search: |q| rank pairs; rows [lo, hi) = SA ranks [lo-1, hi-1)
+//   locate(row) LF-walk to a sampled row (positions divisible by sa_sample are
+//               sampled; their rows are an Elias–Fano set) -> < sa_sample steps
+//   extract     start at the ISA sample of the next multiple of isa_sample
+//               at or after `end` (or at row 0 = position n), LF-walk back;
+//               several such chains run interleaved to overlap cache misses
+//
+// Files (docs/FORMAT.md, "FM-index backend"): fm.bin (header, alphabet, C,
+// wavelet tree of the BWT), fm_sa.bin (SA samples), fm_isa.bin (ISA samples);
+// doc_offsets.bin is the SA backend's, unchanged.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "bitvector.hpp"
+#include "engine.hpp"     // resolve_threads
+#include "sa_index.hpp"  // Range
+#include "text.hpp"
+#include "wavelet.hpp"
+
+namespace infinigram {
+
+constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
+constexpr uint64_t kFMVersion = 1;
+
+using FMWavelet = HuffmanWaveletTree<RRRVector>;
+
+/// Fixed-width packed unsigned integers.
+class PackedInts {
+public:
+    PackedInts() = default;
+    PackedInts(const std::vector<uint64_t>& v, int width) : n_(v.size()), w_(width) {
+        std::vector<uint64_t> words((n_ * w_ + 63) / 64 + 1, 0);
+        for (uint64_t i = 0; i < n_; ++i) {
+            const uint64_t p = i * w_, x = v[i];
+            if (w_ < 64 && (x >> w_)) throw std::invalid_argument("PackedInts: value too wide");
+            words[p >> 6] |= x << (p & 63);
+            if ((p & 63) + w_ > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
+        }
+        words_ = Array<uint64_t>(std::move(words));
+    }
+    uint64_t operator[](uint64_t i) const { return rrr_detail::read_bits(words_.data(), i * w_, w_); }
+    uint64_t size() const { return n_; }
+    size_t bytes() const { return words_.size() * 8 + 16; }
+    void save(Blob& b) const {
+        b.put_u64(n_);
+        b.put_u64(static_cast<uint64_t>(w_));
+        words_.save(b);
+    }
+    static PackedInts load(BlobReader& r) {
+        PackedInts p;
+        p.n_ = r.get_u64();
+        p.w_ = static_cast<int>(r.get_u64());
+        p.words_ = Array<uint64_t>::load(r);
+        if (p.w_ < 0 || p.w_ > 64 || p.words_.size() != (p.n_ * p.w_ + 63) / 64 + 1) r.bad();
+        return p;
+    }
+
+private:
+    uint64_t n_ = 0;
+    int w_ = 0;
+    Array<uint64_t> words_;
+};
+
+inline int bits_for(uint64_t x) {  // bits to store values in [0, x]
+    int b = 1;
+    while (b < 64 && (x >> b)) ++b;
+    return b;
+}
+
+template <class Tok>
+class FMShard {
+public:
+    FMShard(const std::string& fm_path, const std::string& sa_path, const std::string& isa_path,
+            const std::string& doc_offsets_path)
+        : fm_(fm_path), sa_(sa_path), isa_(isa_path), docs_(doc_offsets_path) {
+        BlobReader r(fm_.data(), fm_.size(), fm_path);
+        if (r.get_u64() != kFMMagic) throw std::invalid_argument(fm_path + ": not an infinigram FM-index file");
+        if (r.get_u64() > kFMVersion) throw std::invalid_argument(fm_path + ": FM-index file version too new");
+        if (r.get_u64() != sizeof(Tok)) throw std::invalid_argument(fm_path + ": token width differs from the index's");
+        n_ = r.get_u64();
+        primary_ = r.get_u64();
+        alphabet_ = Array<uint32_t>::load(r);
+        C_ = Array<uint64_t>::load(r);
+        wt_ = FMWavelet::load(r);
+        if (C_.size() != alphabet_.size() + 1 || wt_.size() != n_ || wt_.sigma() != alphabet_.size()) r.bad();
+        BlobReader rs(sa_.data(), sa_.size(), sa_path);
+        sa_sample_ = rs.get_u64();
+        marks_ = EliasFano::load(rs);
+        samples_ = PackedInts::load(rs);
+        BlobReader ri(isa_.data(), isa_.size(), isa_path);
+        isa_sample_ = ri.get_u64();
+        isa_samples_ = PackedInts::load(ri);
+        if (sa_sample_ == 0 || isa_sample_ == 0 || isa_samples_.size() != n_ / isa_sample_ + 1)
+            throw std::invalid_argument(isa_path + ": inconsistent sampling");
+        if (docs_.size() % 8 != 0 || docs_.size() < 8)
+            throw std::invalid_argument(doc_offsets_path + ": not an array of u64 offsets");
+        n_docs_ = docs_.size() / 8 - 1;
+        D_ = reinterpret_cast<const uint64_t*>(docs_.data());
+        if (D_[n_docs_] != n_) throw std::invalid_argument(doc_offsets_path + ": last offset != number of positions");
+        if (sizeof(Tok) <= 2) {
+            table_.assign(size_t(1) << (8 * sizeof(Tok)), -1);
+            for (size_t c = 0; c < alphabet_.size(); ++c) table_[alphabet_[c]] = static_cast<int64_t>(c);
+        }
+    }
+
+    uint64_t n_positions() const { return n_; }
+    uint64_t n_docs() const { return n_docs_; }
+    uint64_t n_tokens() const { return n_ - n_docs_; }
+    uint64_t sa_sample() const { return sa_sample_; }
+    uint64_t isa_sample() const { return isa_sample_; }
+    const FMWavelet& wavelet() const { return wt_; }
+    uint64_t C(uint64_t c) const { return C_[c]; }
+    uint64_t sigma() const { return alphabet_.size(); }
+    Tok token_of(uint64_t code) const { return static_cast<Tok>(alphabet_[code]); }
+    uint64_t primary() const { return primary_; }
+
+    /// Code of token t, or -1 if t does not occur in the shard.
+    int64_t code_of(Tok t) const {
+        if (sizeof(Tok) <= 2) return table_[t];
+        const uint32_t* a = alphabet_.data();
+        const uint32_t* it = std::lower_bound(a, a + alphabet_.size(), static_cast<uint32_t>(t));
+        return (it != a + alphabet_.size() && *it == t) ? it - a : -1;
+    }
+
+    /// Occurrences of code c in BWT rows [0, row).
+    uint64_t rank_row(uint64_t c, uint64_t row) const { return wt_.rank(c, row - (row > primary_)); }
+
+    /// One backward-search step: rows [lo, hi) of string w -> rows of c·w.
+    void step(uint64_t c, uint64_t& lo, uint64_t& hi) const {
+        uint64_t a, b;
+        wt_.rank2(c, lo - (lo > primary_), hi - (hi > primary_), &a, &b);
+        lo = C_[c] + a;
+        hi = C_[c] + b;
+    }
+
+    /// Rows [lo, hi) of the suffixes starting with q (lo == hi if none); m == 0: all n + 1 rows.
+    Range find_rows(const Tok* q, size_t m) const {
+        if (m == 0) return Range{0, n_ + 1};
+        int64_t c = code_of(q[m - 1]);
+        if (c < 0) return Range{0, 0};
+        uint64_t lo = C_[c], hi = C_[c + 1];
+        for (size_t k = m - 1; k-- > 0;) {
+            c = code_of(q[k]);
+            if (c < 0) return Range{0, 0};
+            step(static_cast<uint64_t>(c), lo, hi);
+            if (lo >= hi) return Range{0, 0};
+        }
+        return Range{lo, hi};
+    }
+
+    /// SA ranks [lo, hi) of q, as SAShard::find (an empty result is {x, x} for some x).
+    Range find(const Tok* q, size_t m) const {
+        if (m == 0) return Range{0, n_};
+        Range r = find_rows(q, m);
+        if (r.lo >= r.hi) return Range{0, 0};
+        return Range{r.lo - 1, r.hi - 1};
+    }
+
+    /// (code of BWT[row], LF(row)); row != primary.
+    std::pair<uint64_t, uint64_t> lf(uint64_t row) const {
+        auto cr = wt_.access_rank(row - (row > primary_));
+        return {cr.first, C_[cr.first] + cr.second};
+    }
+
+    /// Text position of the suffix in `row`.
+    uint64_t locate_row(uint64_t row) const {
+        uint64_t steps = 0, k;
+        for (;;) {
+            if (marks_.contains(row, &k)) return samples_[k] * sa_sample_ + steps;
+            row = lf(row).second;
+            ++steps;
+        }
+    }
+    /// SA[rank] (as SAShard::suffix_at).
+    uint64_t suffix_at(uint64_t rank) const { return locate_row(rank + 1); }
+
+    /// Tokens [start, end) of the shard into out (end <= n).
+    void extract(uint64_t start, uint64_t end, Tok* out) const {
+        if (start >= end) return;
+        const uint64_t t = isa_sample_;
+        // chains: [a, b) pieces cut at multiples of t; each starts at the row of b
+        struct Chain { uint64_t row, pos, stop; };
+        std::vector<Chain> chains;
+        uint64_t b = end;
+        while (b > start) {
+            uint64_t a = (b - 1) / t * t;  // largest multiple of t below b
+            if (a < start) a = start;
+            chains.push_back(Chain{0, b, a});
+            b = a;
+        }
+        for (auto& ch : chains) {  // row of position ch.pos: next sample at or after it
+            uint64_t p = (ch.pos + t - 1) / t * t;
+            uint64_t row;
+            if (p >= n_) { p = n_; row = 0; }
+            else row = isa_samples_[p / t];
+            while (p > ch.pos) { row = lf(row).second; --p; }
+            ch.row = row;
+        }
+        // interleave up to G chains: independent LF walks overlap their cache misses
+        constexpr size_t G = 16;
+        for (size_t g0 = 0; g0 < chains.size(); g0 += G) {
+            const size_t g1 = std::min(chains.size(), g0 + G);
+            bool more = true;
+            while (more) {
+                more = false;
+                for (size_t i = g0; i < g1; ++i) {
+                    Chain& ch = chains[i];
+                    if (ch.pos <= ch.stop) continue;
+                    auto cr = lf(ch.row);
+                    out[--ch.pos - start] = token_of(cr.first);
+                    ch.row = cr.second;
+                    if (ch.pos > ch.stop) {
+                        more = true;
+                        wt_.bits().prefetch(ch.row);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Distinct next codes of rows [lo, hi) ... (for LM queries): f(code, lo', hi') rows of c·w.
+    template <class F>
+    void extend_all(uint64_t lo, uint64_t hi, F&& f) const {
+        const uint64_t a = lo - (lo > primary_), b = hi - (hi > primary_);
+        wt_.distinct(a, b, [&](uint64_t c, uint64_t ra, uint64_t rb) { f(c, C_[c] + ra, C_[c] + rb); });
+    }
+
+    /// (local document index, offset of pos within that document's text).
+    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const {
+        const uint64_t* it = std::upper_bound(D_, D_ + n_docs_ + 1, pos);
+        uint64_t d = static_cast<uint64_t>(it - D_) - 1;
+        return {d, pos - D_[d] - 1};
+    }
+    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return {D_[d] + 1, D_[d + 1]}; }
+
+    /// Bytes of the three FM files.
+    uint64_t bytes() const { return fm_.size() + sa_.size() + isa_.size(); }
+
+private:
+    MappedFile fm_, sa_, isa_, docs_;
+    uint64_t n_ = 0, primary_ = 0, n_docs_ = 0, sa_sample_ = 0, isa_sample_ = 0;
+    Array<uint32_t> alphabet_;
+    Array<uint64_t> C_;
+    FMWavelet wt_;
+    EliasFano marks_;
+    PackedInts samples_, isa_samples_;
+    std::vector<int64_t> table_;
+    const uint64_t* D_ = nullptr;
+};
+
+/// All FM shards of one index: the same queries as Engine (engine.hpp).
+struct FMShardSpec {
+    std::string fm, sa, isa, doc_offsets;
+};
+
+template <class Tok>
+class FMEngine {
+public:
+    explicit FMEngine(const std::vector<FMShardSpec>& specs) {
+        uint64_t base = 0;
+        for (const auto& s : specs) {
+            shards_.push_back(std::make_unique<FMShard<Tok>>(s.fm, s.sa, s.isa, s.doc_offsets));
+            doc_base_.push_back(base);
+            base += shards_.back()->n_docs();
+            n_tokens_ += shards_.back()->n_tokens();
+        }
+        doc_base_.push_back(base);
+    }
+
+    size_t n_shards() const { return shards_.size(); }
+    uint64_t n_docs() const { return doc_base_.back(); }
+    uint64_t n_tokens() const { return n_tokens_; }
+    const FMShard<Tok>& shard(size_t s) const { return *shards_.at(s); }
+    uint64_t doc_base(size_t s) const { return doc_base_.at(s); }
+
+    static void convert(const int64_t* ids, size_t m, std::vector<Tok>& out) {
+        out.resize(m);
+        for (size_t i = 0; i < m; ++i) {
+            if (ids[i] < 0 || static_cast<uint64_t>(ids[i]) >= static_cast<uint64_t>(separator_of<Tok>()))
+                throw std::invalid_argument("token id " + std::to_string(ids[i]) + " is outside [0, " +
+                                            std::to_string(static_cast<uint64_t>(separator_of<Tok>())) +
+                                            ") for this index's token width");
+            out[i] = static_cast<Tok>(ids[i]);
+        }
+    }
+
+    uint64_t count(const Tok* q, size_t m) const {
+        if (m == 0) return n_tokens_;
+        uint64_t c = 0;
+        for (const auto& s : shards_) c += s->find(q, m).size();
+        return c;
+    }
+
+    std::vector<Range> find(const Tok* q, size_t m) const {
+        std::vector<Range> r;
+        for (const auto& s : shards_) r.push_back(s->find(q, m));
+        return r;
+    }
+
+    void count_many(const int64_t* flat, const int64_t* offsets, size_t nq, uint64_t* counts, int threads) const {
+        const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nq / 16 + 1)));
+        std::atomic<size_t> cursor{0};
+        auto work = [&] {
+            std::vector<Tok> buf;
+            for (;;) {
+                const size_t s = cursor.fetch_add(64);
+                if (s >= nq) break;
+                for (size_t i = s; i < std::min(nq, s + 64); ++i) {
+                    const size_t a = static_cast<size_t>(offsets[i]), b = static_cast<size_t>(offsets[i + 1]);
+                    buf.resize(b - a);
+                    for (size_t x = a; x < b; ++x) buf[x - a] = static_cast<Tok>(flat[x]);
+                    counts[i] = count(buf.data(), buf.size());
+                }
+            }
+        };
+        if (nt == 1) { work(); return; }
+        std::vector<std::thread> pool;
+        for (int t = 1; t < nt; ++t) pool.emplace_back(work);
+        work();
+        for (auto& th : pool) th.join();
+    }
+
+    void locate(const Tok* q, size_t m, uint64_t limit, std::vector<uint64_t>& docs, std::vector<uint64_t>& offs) const {
+        for (size_t s = 0; s < shards_.size() && docs.size() < limit; ++s) {
+            Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
+            for (uint64_t k = r.lo; k < r.hi && docs.size() < limit; ++k) {
+                auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
+                docs.push_back(doc_base_[s] + d.first);
+                offs.push_back(d.second);
+            }
+        }
+    }
+
+    std::pair<size_t, uint64_t> resolve_doc(uint64_t doc) const {
+        if (doc >= n_docs()) throw std::out_of_range("document index " + std::to_string(doc) + " out of range [0, " +
+                                                     std::to_string(n_docs()) + ")");
+        size_t s = static_cast<size_t>(std::upper_bound(doc_base_.begin(), doc_base_.end(), doc) -
+                                       doc_base_.begin()) - 1;
+        return {s, doc - doc_base_[s]};
+    }
+
+private:
+    std::vector<std::unique_ptr<FMShard<Tok>>> shards_;
+    std::vector<uint64_t> doc_base_;
+    uint64_t n_tokens_ = 0;
+};
+
+}  // namespace infinigram
