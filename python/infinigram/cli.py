@@ -19,6 +19,8 @@ import tempfile
 import time
 from typing import Any, Dict, List, Optional, Sequence, Union
 
+import numpy as np
+
 from .errors import InfinigramError, InputError
 
 __all__ = ["main", "make_parser"]
@@ -401,11 +403,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
             print(f"\n--- doc {mt.doc_ix} ({path}), byte {mt.offset}:")
             print("  " + _snippet(index, mt).replace("\n", "\n  "))
         print(f"\n({len(matches)} document hit(s) in {ms:.1f} ms)")
+        _demo_lm_and_coverage(index)
         print("\nTry it on your own data:  infinigram build my.jsonl -o my-index && "
               "infinigram query my-index count 'some phrase'")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0
+
+
+DEMO_PROMPT = "for i in range("
+DEMO_TEXT = ("The Python interpreter is easily extended with new functions and data types "
+             "implemented in C or C++. A brand new sentence nobody wrote before: zebras debug quasars.")
+
+
+def _demo_lm_and_coverage(index: Any) -> None:
+    """The ∞-gram and coverage part of ``infinigram demo`` (API calls only)."""
+    t = time.perf_counter()
+    dist = index.infgram_ntd(DEMO_PROMPT)
+    us = (time.perf_counter() - t) * 1e6
+    top = sorted(dist.items(), key=lambda kv: -kv[1][0])[:5]
+    shown = ", ".join(f"{index.decode([tok])!r} {p:.2f}" for tok, (_, p) in top)
+    print(f"\n∞-gram: after {DEMO_PROMPT!r} (longest seen suffix: {dist.suffix_len} bytes, "
+          f"{dist.denom} continuations) the next byte is {shown}   ({us:.1f} µs)")
+    t = time.perf_counter()
+    sc = index.infgram_logprobs(DEMO_TEXT)
+    lm = index.longest_matches(DEMO_TEXT)
+    ms = (time.perf_counter() - t) * 1e3
+    finite = sc.logprobs[np.isfinite(sc.logprobs)]
+    covered = np.zeros(len(lm.length), dtype=bool)
+    for i, L in enumerate(lm.length.tolist()):
+        if L >= 12:
+            covered[i:i + L] = True
+    print(f"\nScoring a {len(sc.logprobs)}-byte text with the ∞-gram: mean suffix length "
+          f"{float(np.mean(sc.suffix_len)):.1f} bytes, {float(np.mean(np.exp(finite))):.2f} mean probability "
+          f"per byte; {covered.mean():.0%} of its bytes lie in 12+-byte spans found in the corpus   ({ms:.1f} ms)")
+    longest = int(np.argmax(lm.length))
+    span = DEMO_TEXT.encode()[longest:longest + int(lm.length[longest])].decode("utf-8", "replace")
+    print(f"  longest match: {span!r} ({int(lm.length[longest])} bytes, {int(lm.count[longest])} occurrence(s))")
 
 
 # ----------------------------------------------------------------------------
