@@ -22,6 +22,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import numpy as np
 
 from .errors import InfinigramError, InputError
+from .readers import read_records
 
 __all__ = ["main", "make_parser"]
 
@@ -703,26 +704,10 @@ def add_analysis_parsers(sub: Any, fmt_cls: Any) -> None:
     p.add_argument("--no-progress", action="store_true")
 
 
-def _read_jsonl(path: str) -> List[Dict[str, Any]]:
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for ln, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{ln}: invalid JSON ({e.msg})") from None
-            if not isinstance(r, dict):
-                raise InputError(f"{path}:{ln}: expected a JSON object")
-            out.append(r)
-    return out
-
-
 def cmd_mia(args: argparse.Namespace) -> int:
     from .analysis import membership_scores
 
-    recs = _read_jsonl(args.input)
+    recs = read_records(args.input)
     for k, r in enumerate(recs):
         if args.text_field not in r or args.generations_field not in r:
             raise InputError(f"{args.input}: record {k + 1} lacks {args.text_field!r} or {args.generations_field!r}")
@@ -781,7 +766,7 @@ def cmd_contamination(args: argparse.Namespace) -> int:
 def cmd_perplexity(args: argparse.Namespace) -> int:
     from .analysis.perplexity import perplexity
 
-    recs = _read_jsonl(args.texts)
+    recs = read_records(args.texts)
     if args.limit is not None:
         recs = recs[: args.limit]
     texts = []

@@ -238,3 +238,30 @@ def read_documents(
 ) -> Iterator[Document]:
     """Convenience generator over :class:`DocumentReader`."""
     return iter(DocumentReader(inputs, text_field=text_field, skip_invalid=skip_invalid))
+
+
+def iter_records(path: PathArg) -> Iterator[Tuple[int, Dict[str, Any]]]:
+    """(line number, record) of every non-blank line of a JSONL file.
+
+    Raises :class:`InputError` naming ``path:line`` for invalid JSON or a line
+    that is not a JSON object.
+    """
+    path = os.fspath(path)
+    with open(path, encoding="utf-8") as fh:
+        for ln, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise InputError(f"invalid JSON ({e.msg}; expected one JSON object per line)", path, ln) from None
+            if not isinstance(r, dict):
+                raise InputError("expected a JSON object", path, ln)
+            yield ln, r
+
+
+def read_records(path: PathArg) -> List[Dict[str, Any]]:
+    """All records of a small JSONL file (benchmarks, MIA inputs, texts to
+    score) as dicts, blank lines skipped. O(file size) memory; errors as
+    :func:`iter_records`."""
+    return [r for _, r in iter_records(path)]

@@ -35,6 +35,7 @@ import numpy as np
 
 from .. import _core
 from ..errors import InputError
+from ..readers import iter_records
 from .matches import covered_mask, window_hits
 
 __all__ = ["METHODS", "DEFAULT_DIRTY", "DEFAULT_SUSPICIOUS", "EntryScore", "ContaminationResult",
@@ -94,21 +95,12 @@ def read_benchmark(path: str, fields: Sequence[str]) -> Tuple[str, List[Dict[str
         if name.endswith(ext):
             name = name[: -len(ext)]
     recs = []
-    with open(path, encoding="utf-8") as fh:
-        for ln, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise InputError(f"{path}:{ln}: invalid JSON ({e.msg})") from None
-            if not isinstance(r, dict):
-                raise InputError(f"{path}:{ln}: expected a JSON object")
-            missing = [f for f in fields if f not in r]
-            if missing:
-                raise InputError(f"{path}:{ln}: missing field(s) {', '.join(missing)} "
-                                 f"(the record has: {', '.join(sorted(r)) or 'nothing'})")
-            recs.append(r)
+    for ln, r in iter_records(path):
+        missing = [f for f in fields if f not in r]
+        if missing:
+            raise InputError(f"missing field(s) {', '.join(missing)} "
+                             f"(the record has: {', '.join(sorted(r)) or 'nothing'})", path, ln)
+        recs.append(r)
     return name, recs
 
 
