@@ -10,6 +10,8 @@ See docs/ARCHITECTURE.md for where each part lives and docs/FORMAT.md for the
 on-disk format.
 """
 
+__version__ = "0.1.0"
+
 from .build import build
 from .errors import (
     IndexCorruptError,
@@ -22,8 +24,6 @@ from .errors import (
 )
 from .index import Document, Index, Locations, Match
 from .drafter import Drafter
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Index", "build", "Drafter", "Document", "Locations", "Match",

@@ -146,12 +146,9 @@ def _check_output(output: str, overwrite: bool) -> None:
 
 
 def _version() -> str:
-    try:
-        from importlib.metadata import version
+    from . import __version__
 
-        return version("infinigram")
-    except Exception:
-        return "unknown"
+    return __version__
 
 
 class _ShardWriter:

@@ -21,6 +21,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
+from . import __version__
 from .errors import InfinigramError, InputError
 from .readers import read_records
 
@@ -120,7 +121,7 @@ def make_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``infinigram`` command."""
     fmt_cls = argparse.RawDescriptionHelpFormatter
     parser = argparse.ArgumentParser(prog=PROG, description=MAIN_HELP, formatter_class=fmt_cls)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser("build", help="build an index from corpus files", description=BUILD_HELP, formatter_class=fmt_cls)
@@ -144,7 +145,7 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--isa-sample", type=int, default=None, metavar="N",
                    help="fm: sample every N-th position's ISA entry (extraction start; default 64)")
 
-    q = sub.add_parser("query", help="count, find or show occurrences", description=QUERY_HELP, formatter_class=fmt_cls)
+    q = sub.add_parser("query", help="count / find / show occurrences; n-gram and ∞-gram LM queries", description=QUERY_HELP, formatter_class=fmt_cls)
     q.add_argument("index", metavar="INDEX", help="index directory")
     qs = q.add_subparsers(dest="mode", metavar="MODE")
     qs.required = True
@@ -173,15 +174,6 @@ def make_parser() -> argparse.ArgumentParser:
                        formatter_class=fmt_cls)
     d.add_argument("--no-progress", action="store_true", help="no progress bars")
     return parser
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("infinigram")
-    except Exception:
-        return "unknown"
 
 
 # ----------------------------------------------------------------------------
