@@ -182,6 +182,7 @@ public:
         return r;
     }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
+    void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
 
     /// rank1(i) and bit i together (same interface as RRRVector).
     uint64_t rank_access(uint64_t i, int* bit) const {
@@ -295,25 +296,20 @@ inline uint64_t decode(int k, uint64_t off) {
 }
 
 /// Ones of the block (class k, index off) at positions < x; *bit = bit x (if bit != nullptr).
+/// Greedy decoding from the top position down to x, branch-free.
 inline int rank_in_block(int k, uint64_t off, int x, int* bit) {
     if (k == 0) { if (bit) *bit = 0; return 0; }
     if (k == kB) { if (bit) *bit = 1; return x; }
     const Tables& t = tables();
-    int p = kB - 1;
-    for (; p > x && k > 0; --p) {
-        if (off == 0) break;
-        const uint64_t c = t.C[p][k];
-        if (off >= c) { off -= c; --k; }
+    for (int p = kB - 1; p > x; --p) {
+        const uint64_t c = t.C[p][k];  // k == 0: C = 1 > off == 0, nothing changes
+        const bool ge = off >= c;
+        off -= ge ? c : 0;
+        k -= ge;
     }
-    if (off == 0 || k == 0) {  // remaining ones sit at positions 0..k-1
-        if (bit) *bit = x < k;
-        return x < k ? x : k;
-    }
-    // p == x here
-    const uint64_t c = t.C[x][k];
-    if (off >= c) { if (bit) *bit = 1; return k - 1; }
-    if (bit) *bit = 0;
-    return k;
+    const int b = off >= t.C[x][k] && k > 0;
+    if (bit) *bit = b;
+    return k - b;
 }
 
 inline uint64_t read_bits(const uint64_t* w, uint64_t pos, int len) {
@@ -447,6 +443,37 @@ public:
         return r + rank_in_block(k, off, x, bit);
     }
     void prefetch(uint64_t i) const { __builtin_prefetch(lines_.data() + (i / rrr_detail::kSBBits) * 8); }
+
+    /// rank1(i) and rank1(j), i <= j: one header walk when both fall in one superblock.
+    void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const {
+        using namespace rrr_detail;
+        const uint64_t sb = i / kSBBits;
+        if (j / kSBBits != sb) { *ri = rank1(i); *rj = rank1(j); return; }
+        const uint64_t ini = i - sb * kSBBits, inj = j - sb * kSBBits;
+        const int bi = static_cast<int>(ini / kB), bj = static_cast<int>(inj / kB);
+        const uint64_t* line = lines_.data() + sb * 8;
+        uint64_t r = line[0], pos = line[1];
+        const uint8_t* cls = reinterpret_cast<const uint8_t*>(line + 2);
+        const uint8_t* len = tables().len;
+        for (int b = 0; b < bi; ++b) {
+            const int k = class_at(cls, b);
+            r += k;
+            pos += len[k];
+        }
+        int k = class_at(cls, bi);
+        uint64_t off = read_bits(offs_.data(), pos, len[k]);
+        *ri = r + rank_in_block(k, off, static_cast<int>(ini - uint64_t(bi) * kB), nullptr);
+        for (int b = bi; b < bj; ++b) {
+            const int kk = class_at(cls, b);
+            r += kk;
+            pos += len[kk];
+        }
+        if (bj != bi) {
+            k = class_at(cls, bj);
+            off = read_bits(offs_.data(), pos, len[k]);
+        }
+        *rj = r + rank_in_block(k, off, static_cast<int>(inj - uint64_t(bj) * kB), nullptr);
+    }
 
     /// Position of the k-th (0-based) one / zero (binary search on rank).
     uint64_t select1(uint64_t k) const { return select_impl(k, true); }

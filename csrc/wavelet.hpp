@@ -206,8 +206,10 @@ public:
         for (int d = L - 1; d >= 0; --d) {
             const uint64_t s0 = start_[v], r0 = rstart_[v];
             const int b = (cd >> d) & 1;
-            const uint64_t a1 = bv_.rank1(s0 + i) - r0;
-            const uint64_t b1 = j == i ? a1 : bv_.rank1(s0 + j) - r0;
+            uint64_t a1, b1;
+            bv_.rank_pair(s0 + i, s0 + j, &a1, &b1);
+            a1 -= r0;
+            b1 -= r0;
             i = b ? a1 : i - a1;
             j = b ? b1 : j - b1;
             if (j == i) {  // empty range: both ranks equal from here on; finish i alone

@@ -203,4 +203,4 @@ def test_cli_backend_fm(tmp_path):
                  "--no-progress"]) == 0
     idx = infinigram.Index(out)
     assert idx.manifest["backend"] == "fm" and idx.manifest["fm"] == {"sa_sample": 8, "isa_sample": 16}
-    assert idx.count("hello") == 5
+    assert idx.count("hello") == 4

@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""FM-index benchmark: our ``backend="fm"`` vs SDSL-lite's
+``csa_wt<wt_huff<rrr_vector<127>>, 32, 64>`` (infini-gram mini's configuration),
+same corpus, same patterns, same documents, one script.
+
+    python bench/bench_fm.py [--sa-index /work/bench-data/our_index] [--out /tmp/fm_bench]
+        [--sa-sample 32] [--isa-sample 64] [--patterns 300] [--docs 200] [--e2e] [--json OUT]
+
+* The text is shard 0's ``tokens.bin`` of a bytes SA index (documents with
+  their 0xFF separators, as SDSL indexes it: a byte file without 0 bytes).
+* ours, build: ``_core.fm_build`` from that index's tokens.bin + sa.bin (the FM
+  step; the SA is what ``infinigram build`` makes first), in a child process:
+  wall time and peak RSS. ``--e2e`` also times ``infinigram build --backend fm``
+  on the JSONL corpus (SA-IS + FM step).
+* SDSL, build: ``sdsl_harness build`` (divsufsort + BWT + wavelet tree), same
+  measurement. ``bench/sdsl_harness.cpp`` is compiled here when
+  ``/usr/include/sdsl`` exists (``apt-get install libsdsl-dev libdivsufsort-dev``).
+* size: bytes of the FM files (fm.bin + fm_sa.bin + fm_isa.bin; doc_offsets
+  adds 8 bytes per document) / bytes of the text; SDSL: ``size_in_bytes``.
+* count: mean µs per call over ``--patterns`` patterns per length 5/10/20/50/100,
+  cut at random positions (no separator); ours through Python (``FMEngine.count``,
+  ~1 µs of call overhead included), SDSL in C++; one warm-up pass each.
+* locate: all occurrences of the 10-byte patterns, µs per occurrence.
+* extraction: ``--docs`` random whole documents, MB/s (ours: ``FMEngine.tokens``;
+  SDSL: ``extract``).
+* ``fm-index`` (PyPI) is tried too when importable.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, child_env, import_infinigram, machine_info, run_measured  # noqa: E402
+
+LENGTHS = (5, 10, 20, 50, 100)
+
+
+def build_harness() -> str | None:
+    if not Path("/usr/include/sdsl").is_dir():
+        return None
+    exe = REPO / "build" / "sdsl_harness"
+    src = REPO / "bench" / "sdsl_harness.cpp"
+    if not exe.exists() or exe.stat().st_mtime < src.stat().st_mtime:
+        exe.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["g++", "-O3", "-DNDEBUG", str(src), "-o", str(exe), "-lsdsl", "-ldivsufsort",
+                        "-ldivsufsort64"], check=True)
+    return str(exe)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sa-index", default="/work/bench-data/our_index")
+    ap.add_argument("--corpus", default="/work/bench-data/debian_docs.jsonl")
+    ap.add_argument("--out", default="/tmp/fm_bench")
+    ap.add_argument("--sa-sample", type=int, default=32)
+    ap.add_argument("--isa-sample", type=int, default=64)
+    ap.add_argument("--patterns", type=int, default=300)
+    ap.add_argument("--docs", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--e2e", action="store_true", help="also time `infinigram build --backend fm` end to end")
+    ap.add_argument("--no-sdsl", action="store_true")
+    ap.add_argument("--json", default=str(REPO / "bench" / "out" / "fm.json"))
+    args = ap.parse_args()
+    ig = import_infinigram()
+    from infinigram import _core
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    man = json.loads((Path(args.sa_index) / "index.json").read_text())
+    sh = man["shards"][0]
+    sd = Path(args.sa_index) / sh["dir"]
+    tokens, sa, docs_path = sd / "tokens.bin", sd / "sa.bin", sd / "doc_offsets.bin"
+    text_bytes = tokens.stat().st_size
+    res: dict = {"machine": machine_info(), "text_bytes": text_bytes,
+                 "sampling": {"sa": args.sa_sample, "isa": args.isa_sample}}
+    print(f"text: {tokens} ({text_bytes:,} bytes, {sh['n_docs']} docs)")
+
+    # ---------------------------------------------------------------- builds
+    fm, fs, fi = out / "fm.bin", out / "fm_sa.bin", out / "fm_isa.bin"
+    code = (f"from infinigram import _core; _core.fm_build({str(tokens)!r}, {str(sa)!r}, {sh['ptr_width']}, 1, "
+            f"{str(fm)!r}, {str(fs)!r}, {str(fi)!r}, {args.sa_sample}, {args.isa_sample}, 0)")
+    r = run_measured([sys.executable, "-c", code], env=child_env())
+    assert r["returncode"] == 0, r
+    ours_size = fm.stat().st_size + fs.stat().st_size + fi.stat().st_size
+    res["ours_build"] = {"wall_s": r["wall_s"], "peak_rss": r["peak_tree_rss_bytes"], "bytes": ours_size,
+                         "parts": {p.name: p.stat().st_size for p in (fm, fs, fi)}}
+    print(f"ours  FM step: {r['wall_s']:.2f} s, peak RSS {r['peak_tree_rss_bytes'] / 1e6:.0f} MB, "
+          f"size {ours_size / text_bytes:.4f}x the text")
+    if args.e2e:
+        e2e_out = out / "e2e_index"
+        r = run_measured([sys.executable, "-m", "infinigram", "build", args.corpus, "-o", str(e2e_out), "--overwrite",
+                          "--backend", "fm", "--sa-sample", str(args.sa_sample), "--isa-sample", str(args.isa_sample),
+                          "--no-progress"], env=child_env())
+        res["ours_e2e"] = {"wall_s": r["wall_s"], "peak_rss": r["peak_tree_rss_bytes"]}
+        print(f"ours  end to end (SA-IS + FM): {r['wall_s']:.2f} s, peak RSS {r['peak_tree_rss_bytes'] / 1e6:.0f} MB")
+        shutil.rmtree(e2e_out, ignore_errors=True)
+
+    harness = None if args.no_sdsl else build_harness()
+    if harness:
+        idx = out / "csa.sdsl"
+        r = run_measured([harness, "build", str(tokens), str(idx)], stdout_path=str(out / "sdsl_build.json"))
+        assert r["returncode"] == 0, r
+        b = json.loads((out / "sdsl_build.json").read_text())
+        res["sdsl_build"] = {"wall_s": r["wall_s"], "peak_rss": r["peak_tree_rss_bytes"], "bytes": b["bytes"],
+                             "construct_s": b["build_s"]}
+        print(f"sdsl  build: {r['wall_s']:.2f} s, peak RSS {r['peak_tree_rss_bytes'] / 1e6:.0f} MB, "
+              f"size {b['bytes'] / text_bytes:.4f}x the text")
+
+    # --------------------------------------------------------------- queries
+    T = np.memmap(tokens, dtype=np.uint8, mode="r")
+    D = np.fromfile(docs_path, dtype="<u8")
+    rng = np.random.default_rng(args.seed)
+    pats: dict[int, list[bytes]] = {}
+    for L in LENGTHS:
+        ps: list[bytes] = []
+        while len(ps) < args.patterns:
+            p = int(rng.integers(0, len(T) - L))
+            w = bytes(T[p:p + L])
+            if 0xFF not in w:
+                ps.append(w)
+        pats[L] = ps
+    with open(out / "patterns.bin", "wb") as f:
+        for L in LENGTHS:
+            for w in pats[L]:
+                f.write(len(w).to_bytes(4, "little") + w)
+    doc_ids = rng.choice(len(D) - 1, size=min(args.docs, len(D) - 1), replace=False)
+    spans = np.array([(D[d] + 1, D[d + 1]) for d in doc_ids], dtype="<u8")
+    spans.tofile(out / "spans.bin")
+
+    eng = _core.FMEngine(1, [(str(fm), str(fs), str(fi), str(docs_path))])
+    ours: dict = {"count_us": {}}
+    for L in LENGTHS:
+        qs = [list(w) for w in pats[L]]
+        for q in qs:
+            eng.count(q)  # warm-up
+        t = time.perf_counter()
+        for q in qs:
+            eng.count(q)
+        ours["count_us"][str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+    occ = 0
+    t = time.perf_counter()
+    for w in pats[10]:
+        d, _ = eng.locate(list(w), 1 << 40)
+        occ += len(d)
+        if occ > 200000:
+            break
+    ours["locate_us_per_occ"] = (time.perf_counter() - t) / max(occ, 1) * 1e6
+    ours["locate_occ"] = occ
+    nbytes = 0
+    t = time.perf_counter()
+    for a, b in spans:
+        nbytes += len(eng.tokens(0, int(a), int(b)))
+    ours["extract_mb_s"] = nbytes / (time.perf_counter() - t) / 1e6
+    res["ours"] = ours
+    # correctness spot check against the SA index
+    sai = ig.Index(args.sa_index)
+    bad = sum(sai.count(list(w)) != eng.count(list(w)) for L in LENGTHS for w in pats[L][:50])
+    bad += sum(not np.array_equal(eng.tokens(0, int(a), int(b)), T[int(a):int(b)]) for a, b in spans[:20])
+    res["mismatches_vs_sa"] = int(bad)
+
+    if harness:
+        p = subprocess.run([harness, "query", str(out / "csa.sdsl"), str(out / "patterns.bin"), str(out / "spans.bin")],
+                           capture_output=True, text=True, check=True)
+        res["sdsl"] = json.loads(p.stdout)
+    try:  # the PyPI fm-index package, if it installs
+        import fm_index as _pypi_fm  # noqa: F401
+        res["pypi_fm_index"] = "importable (not benchmarked: no byte-level API matching ours)"
+    except Exception as e:  # pragma: no cover
+        res["pypi_fm_index"] = f"not available: {type(e).__name__}"
+
+    # ----------------------------------------------------------------- table
+    s = res.get("sdsl")
+    print(f"\n{'':24s} {'ours':>12s} {'sdsl':>12s} {'sdsl/ours':>10s}")
+    def row(name, a, b, fmt="{:.2f}"):
+        bs = fmt.format(b) if b is not None else "-"
+        ratio = f"{b / a:.2f}x" if (b is not None and a) else "-"
+        print(f"{name:24s} {fmt.format(a):>12s} {bs:>12s} {ratio:>10s}")
+    row("size / text", ours_size / text_bytes, res["sdsl_build"]["bytes"] / text_bytes if s else None, "{:.4f}")
+    row("build s", res["ours_build"]["wall_s"], res["sdsl_build"]["wall_s"] if s else None)
+    row("build peak RSS MB", res["ours_build"]["peak_rss"] / 1e6, res["sdsl_build"]["peak_rss"] / 1e6 if s else None,
+        "{:.0f}")
+    for L in LENGTHS:
+        row(f"count {L:3d} B (µs)", ours["count_us"][str(L)], s["count_us"][str(L)] if s else None)
+    row("locate µs/occ", ours["locate_us_per_occ"], s["locate_us_per_occ"] if s else None)
+    row("extract MB/s", ours["extract_mb_s"], s["extract_mb_s"] if s else None, "{:.3f}")
+    print(f"mismatches vs the SA index: {res['mismatches_vs_sa']}; fm-index (PyPI): {res['pypi_fm_index']}")
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()
