@@ -1,4 +1,4 @@
-// engine.hpp — all shards of one index, answered together.
+// engine.hpp — all shards of one index, answered together (any backend).
 //
 // Queries arrive as 64-bit ids, are checked against the token range once,
 // narrowed to the shard token type, and answered on every shard; counts sum.
@@ -6,22 +6,19 @@
 // scheduling), so a busy core slows them down only by its share.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "sa_index.hpp"
 
 namespace infinigram {
-
-struct ShardSpec {
-    std::string tokens, sa, doc_offsets;
-    int ptr_width;
-};
 
 /// Number of worker threads for `requested` (0 = all hardware threads).
 inline int resolve_threads(int requested) {
@@ -30,13 +27,25 @@ inline int resolve_threads(int requested) {
     return h == 0 ? 1 : static_cast<int>(h);
 }
 
-template <class Tok>
-class Engine {
+/// True when Shard offers the lock-step batched search (SAShard::find_group).
+template <class Shard, class = void>
+struct has_find_group : std::false_type {};
+template <class Shard>
+struct has_find_group<Shard, std::void_t<decltype(&Shard::find_group)>> : std::true_type {};
+
+/// The shards of one index, any backend: a Shard type provides Token, Spec,
+/// a constructor from its Spec, find(q, m) -> Range, suffix_at(rank),
+/// doc_of(pos), n_docs(), n_tokens() (SAShard in sa_index.hpp, FMShard in
+/// fm_index.hpp). Everything that sums or spans shards lives here once.
+template <class Shard>
+class ShardedEngine {
 public:
-    explicit Engine(const std::vector<ShardSpec>& specs) {
+    using Tok = typename Shard::Token;
+
+    explicit ShardedEngine(const std::vector<typename Shard::Spec>& specs) {
         uint64_t base = 0;
         for (const auto& s : specs) {
-            shards_.push_back(std::make_unique<SAShard<Tok>>(s.tokens, s.sa, s.doc_offsets, s.ptr_width));
+            shards_.push_back(std::make_unique<Shard>(s));
             doc_base_.push_back(base);
             base += shards_.back()->n_docs();
             n_tokens_ += shards_.back()->n_tokens();
@@ -47,7 +56,7 @@ public:
     size_t n_shards() const { return shards_.size(); }
     uint64_t n_docs() const { return doc_base_.back(); }
     uint64_t n_tokens() const { return n_tokens_; }
-    const SAShard<Tok>& shard(size_t s) const { return *shards_.at(s); }
+    const Shard& shard(size_t s) const { return *shards_.at(s); }
     uint64_t doc_base(size_t s) const { return doc_base_.at(s); }
 
     /// Converts ids to tokens; throws std::invalid_argument for ids outside [0, separator).
@@ -78,34 +87,41 @@ public:
     }
 
     /// counts[i] = count(flat[offsets[i], offsets[i+1])). Ids must be valid.
+    /// Threads take chunks from an atomic cursor; shards with a lock-step
+    /// group search answer 16 queries at a time.
     void count_many(const int64_t* flat, const int64_t* offsets, size_t nq, uint64_t* counts, int threads) const {
         const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nq / 64 + 1)));
         std::atomic<size_t> cursor{0};
         constexpr size_t kGrain = 256;
         auto work = [&] {
-            constexpr size_t G = SAShard<Tok>::kMaxGroup;
+            constexpr size_t G = 16;
             std::vector<Tok> buf;
-            std::vector<size_t> start(G);
+            size_t start[G], ms[G];
             const Tok* qs[G];
-            size_t ms[G];
-            uint64_t part[G];
+            Range part[G];
             for (;;) {
-                size_t s = cursor.fetch_add(kGrain);
+                const size_t s = cursor.fetch_add(kGrain);
                 if (s >= nq) break;
-                size_t e = std::min(nq, s + kGrain);
+                const size_t e = std::min(nq, s + kGrain);
                 for (size_t g0 = s; g0 < e; g0 += G) {
                     const size_t g = std::min(G, e - g0);
                     buf.clear();
                     for (size_t k = 0; k < g; ++k) {
-                        const size_t a = static_cast<size_t>(offsets[g0 + k]), b = static_cast<size_t>(offsets[g0 + k + 1]);
+                        const size_t a = static_cast<size_t>(offsets[g0 + k]);
+                        const size_t b = static_cast<size_t>(offsets[g0 + k + 1]);
                         start[k] = buf.size();
                         ms[k] = b - a;
                         for (size_t x = a; x < b; ++x) buf.push_back(static_cast<Tok>(flat[x]));
                     }
                     for (size_t k = 0; k < g; ++k) { qs[k] = buf.data() + start[k]; counts[g0 + k] = 0; }
                     for (const auto& sh : shards_) {
-                        sh->count_group(qs, ms, g, part);
-                        for (size_t k = 0; k < g; ++k) counts[g0 + k] += part[k];
+                        if constexpr (has_find_group<Shard>::value) {
+                            static_assert(Shard::kMaxGroup >= G, "group size");
+                            sh->find_group(qs, ms, g, part);
+                        } else {
+                            for (size_t k = 0; k < g; ++k) part[k] = ms[k] ? sh->find(qs[k], ms[k]) : Range{};
+                        }
+                        for (size_t k = 0; k < g; ++k) counts[g0 + k] += part[k].size();
                     }
                     for (size_t k = 0; k < g; ++k)
                         if (ms[k] == 0) counts[g0 + k] = n_tokens_;  // empty query: real tokens
@@ -124,9 +140,9 @@ public:
     void locate(const Tok* q, size_t m, uint64_t limit, std::vector<uint64_t>& docs,
                 std::vector<uint64_t>& offs) const {
         for (size_t s = 0; s < shards_.size() && docs.size() < limit; ++s) {
-            Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
+            const Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
             for (uint64_t k = r.lo; k < r.hi && docs.size() < limit; ++k) {
-                auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
+                const auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
                 docs.push_back(doc_base_[s] + d.first);
                 offs.push_back(d.second);
             }
@@ -135,17 +151,22 @@ public:
 
     /// (shard, local doc) of a global document index.
     std::pair<size_t, uint64_t> resolve_doc(uint64_t doc) const {
-        if (doc >= n_docs()) throw std::out_of_range("document index " + std::to_string(doc) + " out of range [0, " +
-                                                     std::to_string(n_docs()) + ")");
-        size_t s = static_cast<size_t>(std::upper_bound(doc_base_.begin(), doc_base_.end(), doc) -
-                                       doc_base_.begin()) - 1;  // last shard whose base <= doc
+        if (doc >= n_docs())
+            throw std::out_of_range("document index " + std::to_string(doc) + " out of range [0, " +
+                                    std::to_string(n_docs()) + ")");
+        const size_t s = static_cast<size_t>(std::upper_bound(doc_base_.begin(), doc_base_.end(), doc) -
+                                             doc_base_.begin()) - 1;  // last shard whose base <= doc
         return {s, doc - doc_base_[s]};
     }
 
 private:
-    std::vector<std::unique_ptr<SAShard<Tok>>> shards_;
+    std::vector<std::unique_ptr<Shard>> shards_;
     std::vector<uint64_t> doc_base_;
     uint64_t n_tokens_ = 0;
 };
+
+/// The suffix-array engine.
+template <class Tok>
+using Engine = ShardedEngine<SAShard<Tok>>;
 
 }  // namespace infinigram

@@ -91,9 +91,17 @@ inline int bits_for(uint64_t x) {  // bits to store values in [0, x]
     return b;
 }
 
+/// Files of one FM-index shard.
+struct FMShardSpec {
+    std::string fm, sa, isa, doc_offsets;
+};
+
 template <class Tok>
 class FMShard {
 public:
+    using Token = Tok;
+    using Spec = FMShardSpec;
+    explicit FMShard(const FMShardSpec& s) : FMShard(s.fm, s.sa, s.isa, s.doc_offsets) {}
     FMShard(const std::string& fm_path, const std::string& sa_path, const std::string& isa_path,
             const std::string& doc_offsets_path)
         : fm_(fm_path), sa_(sa_path), isa_(isa_path), docs_(doc_offsets_path) {
@@ -272,101 +280,8 @@ private:
     const uint64_t* D_ = nullptr;
 };
 
-/// All FM shards of one index: the same queries as Engine (engine.hpp).
-struct FMShardSpec {
-    std::string fm, sa, isa, doc_offsets;
-};
-
+/// All FM shards of one index: the same engine as the suffix-array backend.
 template <class Tok>
-class FMEngine {
-public:
-    explicit FMEngine(const std::vector<FMShardSpec>& specs) {
-        uint64_t base = 0;
-        for (const auto& s : specs) {
-            shards_.push_back(std::make_unique<FMShard<Tok>>(s.fm, s.sa, s.isa, s.doc_offsets));
-            doc_base_.push_back(base);
-            base += shards_.back()->n_docs();
-            n_tokens_ += shards_.back()->n_tokens();
-        }
-        doc_base_.push_back(base);
-    }
-
-    size_t n_shards() const { return shards_.size(); }
-    uint64_t n_docs() const { return doc_base_.back(); }
-    uint64_t n_tokens() const { return n_tokens_; }
-    const FMShard<Tok>& shard(size_t s) const { return *shards_.at(s); }
-    uint64_t doc_base(size_t s) const { return doc_base_.at(s); }
-
-    static void convert(const int64_t* ids, size_t m, std::vector<Tok>& out) {
-        out.resize(m);
-        for (size_t i = 0; i < m; ++i) {
-            if (ids[i] < 0 || static_cast<uint64_t>(ids[i]) >= static_cast<uint64_t>(separator_of<Tok>()))
-                throw std::invalid_argument("token id " + std::to_string(ids[i]) + " is outside [0, " +
-                                            std::to_string(static_cast<uint64_t>(separator_of<Tok>())) +
-                                            ") for this index's token width");
-            out[i] = static_cast<Tok>(ids[i]);
-        }
-    }
-
-    uint64_t count(const Tok* q, size_t m) const {
-        if (m == 0) return n_tokens_;
-        uint64_t c = 0;
-        for (const auto& s : shards_) c += s->find(q, m).size();
-        return c;
-    }
-
-    std::vector<Range> find(const Tok* q, size_t m) const {
-        std::vector<Range> r;
-        for (const auto& s : shards_) r.push_back(s->find(q, m));
-        return r;
-    }
-
-    void count_many(const int64_t* flat, const int64_t* offsets, size_t nq, uint64_t* counts, int threads) const {
-        const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nq / 16 + 1)));
-        std::atomic<size_t> cursor{0};
-        auto work = [&] {
-            std::vector<Tok> buf;
-            for (;;) {
-                const size_t s = cursor.fetch_add(64);
-                if (s >= nq) break;
-                for (size_t i = s; i < std::min(nq, s + 64); ++i) {
-                    const size_t a = static_cast<size_t>(offsets[i]), b = static_cast<size_t>(offsets[i + 1]);
-                    buf.resize(b - a);
-                    for (size_t x = a; x < b; ++x) buf[x - a] = static_cast<Tok>(flat[x]);
-                    counts[i] = count(buf.data(), buf.size());
-                }
-            }
-        };
-        if (nt == 1) { work(); return; }
-        std::vector<std::thread> pool;
-        for (int t = 1; t < nt; ++t) pool.emplace_back(work);
-        work();
-        for (auto& th : pool) th.join();
-    }
-
-    void locate(const Tok* q, size_t m, uint64_t limit, std::vector<uint64_t>& docs, std::vector<uint64_t>& offs) const {
-        for (size_t s = 0; s < shards_.size() && docs.size() < limit; ++s) {
-            Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
-            for (uint64_t k = r.lo; k < r.hi && docs.size() < limit; ++k) {
-                auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
-                docs.push_back(doc_base_[s] + d.first);
-                offs.push_back(d.second);
-            }
-        }
-    }
-
-    std::pair<size_t, uint64_t> resolve_doc(uint64_t doc) const {
-        if (doc >= n_docs()) throw std::out_of_range("document index " + std::to_string(doc) + " out of range [0, " +
-                                                     std::to_string(n_docs()) + ")");
-        size_t s = static_cast<size_t>(std::upper_bound(doc_base_.begin(), doc_base_.end(), doc) -
-                                       doc_base_.begin()) - 1;
-        return {s, doc - doc_base_[s]};
-    }
-
-private:
-    std::vector<std::unique_ptr<FMShard<Tok>>> shards_;
-    std::vector<uint64_t> doc_base_;
-    uint64_t n_tokens_ = 0;
-};
+using FMEngine = ShardedEngine<FMShard<Tok>>;
 
 }  // namespace infinigram

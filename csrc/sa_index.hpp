@@ -28,9 +28,18 @@ struct Range {
     uint64_t size() const { return hi - lo; }
 };
 
+/// Files of one suffix-array shard.
+struct ShardSpec {
+    std::string tokens, sa, doc_offsets;
+    int ptr_width;
+};
+
 template <class Tok>
 class SAShard {
 public:
+    using Token = Tok;
+    using Spec = ShardSpec;
+    explicit SAShard(const ShardSpec& s) : SAShard(s.tokens, s.sa, s.doc_offsets, s.ptr_width) {}
     SAShard(const std::string& tokens_path, const std::string& sa_path, const std::string& doc_offsets_path,
             int ptr_width)
         : tokens_(tokens_path), sa_(sa_path), docs_(doc_offsets_path), w_(ptr_width) {

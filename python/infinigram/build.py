@@ -278,8 +278,11 @@ def build(
     tmp = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     os.mkdir(tmp)
     shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
+    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, n_threads, progress)
     try:
         # ---- 1. read, tokenize, write tokens/doc_offsets/metadata ----------
+        # Each shard's suffix array (and FM-index) is built on the worker pool
+        # as soon as the shard is written, while the next one is tokenized.
         current: Optional[_ShardWriter] = None
         n_docs = 0
 
@@ -318,6 +321,7 @@ def build(
                 ):
                     if current is not None:
                         current.close()
+                        constructor.submit(len(shards) - 1)
                     current = new_shard()
                 current.add(toks, meta)
                 n_docs += 1
@@ -343,6 +347,7 @@ def build(
             bar.close()
         if current is not None:
             current.close()
+            constructor.submit(len(shards) - 1)
 
         n_positions = sum(w.n_positions for w, _ in shards)
         n_tokens = n_positions - n_docs
@@ -352,12 +357,7 @@ def build(
         if n_tokens == 0:
             raise InputError(f"the {n_docs} document(s) hold no tokens (all texts are empty)")
 
-        # ---- 2. suffix arrays and checksums, on a pool of workers ----------
-        # The C++ construction releases the GIL and is single-threaded, so
-        # shards build concurrently (n_threads at a time; memory grows with
-        # it), and checksums of finished files overlap with construction.
-        from . import _core  # the C++ core
-
+        # ---- 2. wait for the constructions and checksums ------------------
         ident = tok.identity()
         if ident.get("kind") == "hf":
             dst = os.path.join(tmp, fmt.TOKENIZER_FILE)
@@ -365,68 +365,7 @@ def build(
             _fsync_path(dst)
             if fmt.sha256_file(dst) != ident["sha256"]:
                 raise TokenizerError(f"{getattr(tok, 'path')}: the tokenizer file changed during the build")
-
-        workers = max(1, min(n_threads or (os.cpu_count() or 1), 2 * len(shards)))
-        sa_bar = _tqdm(progress, total=n_positions, unit="tok", unit_scale=True,
-                       desc=f"suffix arrays ({len(shards)} shard(s))")
-        done_frac = [0.0] * len(shards)
-        lock = threading.Lock()
-        cancel = threading.Event()
-
-        def sa_job(i: int) -> int:
-            w = shards[i][0]
-
-            def cb(frac: float) -> None:
-                if cancel.is_set():  # another job failed or Ctrl-C: stop this construction too
-                    raise KeyboardInterrupt("build cancelled")
-                if not progress:
-                    return
-                with lock:
-                    done_frac[i] = float(frac)
-                    sa_bar.n = int(sum(f * s[0].n_positions for f, s in zip(done_frac, shards)))
-                    sa_bar.refresh()
-
-            ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], width, cb))
-            _fsync_path(w.paths["sa"])
-            if backend == "fm":  # FM-index from tokens + SA, then drop both
-                fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
-                _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, width, fm_paths["fm"], fm_paths["fm_sa"],
-                               fm_paths["fm_isa"], int(sa_sample), int(isa_sample),
-                               max(1, workers // len(shards)), None)
-                os.remove(w.paths["sa"])
-                os.remove(w.paths["tokens"])
-                w.paths = fm_paths
-            return ptr
-
-        def sum_job(path: str) -> Dict[str, Any]:
-            return fmt.file_entry(path)
-
-        files: Dict[str, Dict[str, Any]] = {}
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            sa_futs = {pool.submit(sa_job, i): i for i in range(len(shards))}
-            skip = ("sa", "tokens") if backend == "fm" else ("sa",)  # fm: checksummed after fm_build
-            sum_futs = {pool.submit(sum_job, p): p for w, _ in shards for k, p in w.paths.items() if k not in skip}
-            try:
-                for fut in concurrent.futures.as_completed(sa_futs):
-                    i = sa_futs[fut]
-                    w, entry = shards[i]
-                    entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs,
-                                 n_positions=w.n_positions, ptr_width=fut.result())
-                    for p in ([w.paths["sa"]] if backend == "sa" else [w.paths[k] for k in ("fm", "fm_sa", "fm_isa")]):
-                        sum_futs[pool.submit(sum_job, p)] = p
-                sa_bar.close()
-                for fut in concurrent.futures.as_completed(list(sum_futs)):
-                    files[sum_futs[fut]] = fut.result()
-            except BaseException:
-                cancel.set()
-                for f in list(sa_futs) + list(sum_futs):
-                    f.cancel()
-                raise
-            finally:
-                sa_bar.close()
-        for w, entry in shards:
-            entry["files"] = {os.path.basename(p): files[p] for p in w.paths.values()}
-            _fsync_path(w.dir)
+        constructor.finish()
 
         seconds = time.perf_counter() - t0
         shard_entries = [
@@ -473,6 +412,7 @@ def build(
             os.rename(tmp, output)
         _fsync_path(parent)
     except BaseException:
+        constructor.cancel()
         for w, _ in shards:
             w.abort()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -481,6 +421,106 @@ def build(
     if progress:
         print(summary_line(manifest, output), file=sys.stderr)
     return manifest
+
+
+
+class _Constructor:
+    """Builds each shard's suffix array (and FM-index), then checksums its
+    files, on a pool of ``n_threads`` workers (0: all cores), starting as soon
+    as a shard is submitted. The C++ construction releases the GIL and is
+    single-threaded, so shards build concurrently with each other and with
+    the tokenization of later shards; peak memory grows with the number of
+    constructions in flight (at most the number of workers).
+    """
+
+    def __init__(self, shards: List[Tuple[_ShardWriter, Dict[str, Any]]], width: int, backend: str,
+                 sa_sample: int, isa_sample: int, n_threads: int, progress: bool) -> None:
+        self.shards, self.width, self.backend = shards, width, backend
+        self.sa_sample, self.isa_sample = int(sa_sample), int(isa_sample)
+        self.workers = max(1, n_threads or (os.cpu_count() or 1))
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
+        self.progress = progress
+        self.bar: Any = None
+        self.frac: Dict[int, float] = {}
+        self.lock = threading.Lock()
+        self.cancelled = threading.Event()
+        self.sa_futs: Dict[concurrent.futures.Future, int] = {}
+        self.sum_futs: Dict[concurrent.futures.Future, str] = {}
+
+    def submit(self, i: int) -> None:
+        """Shard ``i`` is fully written: construct it, checksum its inputs."""
+        w = self.shards[i][0]
+        with self.lock:
+            if self.bar is None:
+                self.bar = _tqdm(self.progress, total=0, unit="tok", unit_scale=True, desc="suffix arrays")
+            self.bar.total = (self.bar.total or 0) + w.n_positions
+            self.frac[i] = 0.0
+            self.bar.refresh()
+        self.sa_futs[self.pool.submit(self._construct, i)] = i
+        skip = ("sa", "tokens") if self.backend == "fm" else ("sa",)  # fm: its files are summed later
+        for k, p in w.paths.items():
+            if k not in skip:
+                self.sum_futs[self.pool.submit(fmt.file_entry, p)] = p
+
+    def _construct(self, i: int) -> int:
+        from . import _core  # the C++ core
+
+        w = self.shards[i][0]
+
+        def cb(frac: float) -> None:
+            if self.cancelled.is_set():  # another job failed, or Ctrl-C: stop this construction too
+                raise KeyboardInterrupt("build cancelled")
+            if self.bar is None:
+                return
+            with self.lock:
+                self.frac[i] = float(frac)
+                self.bar.n = int(sum(f * self.shards[j][0].n_positions for j, f in self.frac.items()))
+                self.bar.refresh()
+
+        ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb))
+        _fsync_path(w.paths["sa"])
+        if self.backend == "fm":  # FM-index from tokens + SA, then drop both
+            fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
+            _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, self.width, fm_paths["fm"], fm_paths["fm_sa"],
+                           fm_paths["fm_isa"], self.sa_sample, self.isa_sample,
+                           max(1, self.workers // max(1, len(self.sa_futs))), None)
+            os.remove(w.paths["sa"])
+            os.remove(w.paths["tokens"])
+            w.paths = fm_paths
+        return ptr
+
+    def finish(self) -> None:
+        """Waits for everything; fills each shard's manifest entry (counts,
+        ptr_width, files with sizes and sha256)."""
+        files: Dict[str, Dict[str, Any]] = {}
+        try:
+            for fut in concurrent.futures.as_completed(list(self.sa_futs)):
+                i = self.sa_futs[fut]
+                w, entry = self.shards[i]
+                entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs,
+                             n_positions=w.n_positions, ptr_width=fut.result())
+                done = [w.paths["sa"]] if self.backend == "sa" else [w.paths[k] for k in ("fm", "fm_sa", "fm_isa")]
+                for p in done:
+                    self.sum_futs[self.pool.submit(fmt.file_entry, p)] = p
+            if self.bar is not None:
+                self.bar.close()
+            for fut in concurrent.futures.as_completed(list(self.sum_futs)):
+                files[self.sum_futs[fut]] = fut.result()
+        finally:
+            self.pool.shutdown(wait=True)
+        for w, entry in self.shards:
+            entry["files"] = {os.path.basename(p): files[p] for p in w.paths.values()}
+            _fsync_path(w.dir)
+
+    def cancel(self) -> None:
+        """Stops pending and running work (running constructions stop at their
+        next progress tick) and waits for the workers."""
+        self.cancelled.set()
+        for f in list(self.sa_futs) + list(self.sum_futs):
+            f.cancel()
+        self.pool.shutdown(wait=True)
+        if self.bar is not None:
+            self.bar.close()
 
 
 def summary_line(manifest: Dict[str, Any], output: str = "") -> str:
