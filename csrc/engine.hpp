@@ -32,6 +32,11 @@ template <class Shard, class = void>
 struct has_find_group : std::false_type {};
 template <class Shard>
 struct has_find_group<Shard, std::void_t<decltype(&Shard::find_group)>> : std::true_type {};
+/// True when Shard can search one query in several shards in lock step (SAShard::find_multi).
+template <class Shard, class = void>
+struct has_find_multi : std::false_type {};
+template <class Shard>
+struct has_find_multi<Shard, std::void_t<decltype(&Shard::find_multi)>> : std::true_type {};
 
 /// The shards of one index, any backend: a Shard type provides Token, Spec,
 /// a constructor from its Spec, find(q, m) -> Range, suffix_at(rank),
@@ -75,14 +80,25 @@ public:
     uint64_t count(const Tok* q, size_t m) const {
         if (m == 0) return n_tokens_;
         uint64_t c = 0;
-        for (const auto& s : shards_) c += s->find(q, m).size();
+        for (const Range& r : find(q, m)) c += r.size();
         return c;
     }
 
+    /// The SA range of q in every shard (searched in lock step across shards
+    /// when the backend supports it).
     std::vector<Range> find(const Tok* q, size_t m) const {
-        std::vector<Range> r;
-        r.reserve(shards_.size());
-        for (const auto& s : shards_) r.push_back(s->find(q, m));
+        std::vector<Range> r(shards_.size());
+        if constexpr (has_find_multi<Shard>::value) {
+            constexpr size_t G = Shard::kMaxGroup;
+            const Shard* ptrs[G];
+            for (size_t s0 = 0; s0 < shards_.size(); s0 += G) {
+                const size_t S = std::min(G, shards_.size() - s0);
+                for (size_t k = 0; k < S; ++k) ptrs[k] = shards_[s0 + k].get();
+                Shard::find_multi(ptrs, S, q, m, r.data() + s0);
+            }
+        } else {
+            for (size_t s = 0; s < shards_.size(); ++s) r[s] = shards_[s]->find(q, m);
+        }
         return r;
     }
 

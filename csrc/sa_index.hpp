@@ -121,6 +121,47 @@ public:
             out[qi] = ms[qi] == 0 ? Range{0, n_} : Range{base[2 * qi], base[2 * qi + 1]};
     }
 
+    /// The ranges of one query in several shards at once (S <= kMaxGroup):
+    /// the 2S bound searches advance in lock step like find_group, each over
+    /// its own shard, so an index of S shards answers in about the latency of
+    /// one. out[s] = shards[s]->find(q, m).
+    static void find_multi(const SAShard* const* shards, size_t S, const Tok* q, size_t m, Range* out) {
+        uint64_t base[2 * kMaxGroup], len[2 * kMaxGroup], pos[2 * kMaxGroup];
+        const size_t k2 = 2 * S;
+        for (size_t k = 0; k < k2; ++k) { base[k] = 0; len[k] = shards[k >> 1]->n_; }
+        auto pred = [&](size_t k, uint64_t p) {
+            const int c = shards[k >> 1]->compare(p, q, m);
+            return (k & 1) ? c <= 0 : c < 0;
+        };
+        for (;;) {
+            bool active = false;
+            for (size_t k = 0; k < k2; ++k) {
+                if (len[k] <= 1) continue;
+                active = true;
+                const SAShard& sh = *shards[k >> 1];
+                __builtin_prefetch(sh.SA_ + (base[k] + len[k] / 2) * static_cast<uint64_t>(sh.w_));
+            }
+            if (!active) break;
+            for (size_t k = 0; k < k2; ++k) {
+                if (len[k] <= 1) continue;
+                const SAShard& sh = *shards[k >> 1];
+                pos[k] = sh.suffix_at(base[k] + len[k] / 2);
+                __builtin_prefetch(sh.T_ + pos[k]);
+            }
+            for (size_t k = 0; k < k2; ++k) {
+                if (len[k] <= 1) continue;
+                const uint64_t half = len[k] / 2;
+                if (pred(k, pos[k])) base[k] += half;
+                len[k] -= half;
+            }
+        }
+        for (size_t k = 0; k < k2; ++k) {
+            const SAShard& sh = *shards[k >> 1];
+            base[k] += (sh.n_ > 0 && pred(k, sh.suffix_at(base[k]))) ? 1 : 0;
+        }
+        for (size_t s = 0; s < S; ++s) out[s] = m == 0 ? Range{0, shards[s]->n_} : Range{base[2 * s], base[2 * s + 1]};
+    }
+
     /// Counts of g queries at once (see find_group).
     void count_group(const Tok* const* qs, const size_t* ms, size_t g, uint64_t* out) const {
         Range r[kMaxGroup];

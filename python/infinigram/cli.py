@@ -130,8 +130,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--tokenizer", default="bytes", metavar="bytes|PATH",
                    help="'bytes' (UTF-8 bytes, the default) or a Hugging Face tokenizer.json file")
     b.add_argument("--text-field", default="text", metavar="NAME", help="JSON field holding the text (default: text)")
-    b.add_argument("--shard-size", default=None, metavar="N",
-                   help="split into shards of at most N tokens, or of a size in bytes with a unit: 500M, 2GB, 64MiB")
+    b.add_argument("--shard-size", default="auto", metavar="N",
+                   help="split into shards of at most N tokens, or of a size in bytes with a unit: 500M, 2GB, 64MiB; "
+                        "'auto' (default): one shard per core above 64 MiB so construction uses every core; "
+                        "'none': a single shard")
     b.add_argument("--overwrite", action="store_true", help="replace an existing index at OUT")
     b.add_argument("--skip-invalid", action="store_true",
                    help="skip (and count) invalid JSONL lines instead of stopping at the first")
@@ -240,7 +242,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         args.output,
         tokenizer=args.tokenizer,
         text_field=args.text_field,
-        shard_size=args.shard_size,
+        shard_size=None if str(args.shard_size).strip().lower() == "none" else args.shard_size,
         overwrite=args.overwrite,
         skip_invalid=args.skip_invalid,
         n_threads=args.threads,
