@@ -501,3 +501,34 @@ def test_live_process_temp_dir_is_kept(tmp_path: Path) -> None:
     other.mkdir()
     build([src], tmp_path / "idx", progress=False)
     assert other.exists()
+
+
+def test_auto_shard_size_rule():
+    """'auto' splits only corpora big enough to pay, about one shard per worker, capped."""
+    from infinigram.build import AUTO_MAX_SHARD_POSITIONS, AUTO_MIN_SHARD_POSITIONS, auto_shard_size
+
+    assert auto_shard_size(10 * 2**20, True, 2) is None  # small: one shard
+    assert auto_shard_size(10**9, True, 1) is None  # one worker: nothing to gain
+    per = auto_shard_size(100_000_000, True, 2)
+    assert per is not None and 2 * per >= 100_000_000 and per < 100_000_000
+    # subword tokenizers: ~4 input bytes per token
+    assert auto_shard_size(100_000_000, False, 2) is None
+    assert auto_shard_size(400_000_000, False, 2) == -(-int(100_000_000 * 1.02) // 2)
+    assert auto_shard_size(10**12, True, 2) == AUTO_MAX_SHARD_POSITIONS
+    assert auto_shard_size(3 * AUTO_MIN_SHARD_POSITIONS, True, 64) == AUTO_MIN_SHARD_POSITIONS
+
+
+def test_auto_sharding_builds_several_shards(tmp_path, monkeypatch):
+    """The default build splits a corpus over the auto threshold (threshold lowered for the test)."""
+    import importlib
+
+    import infinigram
+
+    b = importlib.import_module("infinigram.build")  # the module (infinigram.build is the function)
+    monkeypatch.setattr(b, "AUTO_MIN_SHARD_POSITIONS", 1000)
+    src = tmp_path / "c.jsonl"
+    src.write_text("".join(json.dumps({"text": f"document {i} " * 40}) + "\n" for i in range(60)))
+    m = b.build([str(src)], str(tmp_path / "idx"), progress=False, n_threads=2)
+    assert len(m["shards"]) >= 2
+    ix = infinigram.Index(str(tmp_path / "idx"))
+    assert ix.count("document 7 ") == 40 and ix.n_docs == 60
