@@ -181,13 +181,16 @@ void matching_statistics(const Engine<Tok>& e, const Tok* q, size_t m, bool with
 
 /// Matching statistics of many texts (text k = flat[offsets[k], offsets[k+1])),
 /// written into flat output arrays aligned with `flat`; texts are spread over
-/// `threads` threads by an atomic cursor. Ids must be valid tokens.
-template <class Tok>
-void matching_statistics_many(const Engine<Tok>& e, const int64_t* flat, const int64_t* offsets, size_t nt,
+/// `threads` threads by an atomic cursor. Ids must be valid tokens. Any
+/// backend: the per-text function is found by overload (this file's for
+/// suffix arrays, fm_matching.hpp's for FM-indexes).
+template <class Shard>
+void matching_statistics_many(const ShardedEngine<Shard>& e, const int64_t* flat, const int64_t* offsets, size_t nt,
                               bool with_occurrence, uint64_t* length, uint64_t* count, int64_t* doc,
                               int64_t* offset, int threads) {
     const int nth = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nt)));
     std::atomic<size_t> cursor{0};
+    using Tok = typename Shard::Token;
     auto work = [&] {
         std::vector<Tok> buf;
         MatchStats ms;

@@ -1,0 +1,103 @@
+"""Matching statistics, maximal matches and contamination on the FM-index
+backend, cross-checked against the suffix-array backend on the same corpora
+(u8 and u16, one and several shards)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Dict, List
+
+import numpy as np
+import pytest
+
+import infinigram
+from infinigram.analysis import contamination_scores
+
+TEXTS = [
+    "the cat sat on the mat. the cat ate the rat.",
+    "a man a plan a canal panama",
+    "mississippi missouri mississauga",
+    "abracadabra abracadabra cadabra",
+] + [f"document {i}: the quick brown fox {i % 7} jumps over {i % 5} lazy dogs" for i in range(30)]
+
+
+def _build(tmp_path_factory, name: str, tokenizer: str = "bytes", **kw: Any):
+    d = tmp_path_factory.mktemp(name)
+    src = d / "c.jsonl"
+    src.write_text("".join(json.dumps({"text": t, "k": i}) + "\n" for i, t in enumerate(TEXTS)))
+    sa = infinigram.build([str(src)], str(d / "sa"), tokenizer=tokenizer, progress=False, shard_size=None)
+    assert sa["backend"] == "sa"
+    infinigram.build([str(src)], str(d / "fm"), tokenizer=tokenizer, progress=False, backend="fm", **kw)
+    return infinigram.Index(str(d / "sa")), infinigram.Index(str(d / "fm"))
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory) -> Dict[str, Any]:
+    return {
+        "u8-1shard": _build(tmp_path_factory, "m1", shard_size=None),
+        "u8-3shards": _build(tmp_path_factory, "m3", shard_size=400),
+    }
+
+
+PROBES = [
+    "the cat sat on the rat and a plan a canal",
+    "mississippi abracadabra panama lazy dogs",
+    "zzz qqq the quick brown fox 3 jumps over 2 lazy dogs zzz",
+    "x",
+    "",
+]
+
+
+@pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])
+def test_longest_matches_equal_sa_backend(pairs, name):
+    sa, fm = pairs[name]
+    assert fm.manifest["backend"] == "fm"
+    if name == "u8-3shards":
+        assert fm.n_shards >= 3
+    for probe in PROBES:
+        a, b = sa.longest_matches(probe), fm.longest_matches(probe)
+        assert a.length.tolist() == b.length.tolist(), probe
+        assert a.count.tolist() == b.count.tolist(), probe
+        # the FM occurrence is a real one: the document holds the span there
+        toks = np.asarray(sa.encode(probe), dtype=np.int64)
+        for i, (L, d, o) in enumerate(zip(b.length.tolist(), b.doc_ix.tolist(), b.offset.tolist())):
+            if L == 0:
+                assert d == -1 and o == -1
+                continue
+            doc = sa.get_doc(d).tokens.astype(np.int64)
+            assert doc[o:o + L].tolist() == toks[i:i + L].tolist()
+
+
+def test_longest_matches_random_against_brute_force(pairs):
+    sa, fm = pairs["u8-3shards"]
+    corpus = [t.encode() for t in TEXTS]
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        src = TEXTS[int(rng.integers(len(TEXTS)))].encode()
+        a = int(rng.integers(len(src)))
+        probe = bytes(src[a:a + int(rng.integers(1, 20))]) + bytes(rng.choice(list(b"abcxyz "), 5).tolist())
+        got = fm.longest_matches(list(probe))
+        for i in range(len(probe)):
+            best = 0
+            for L in range(1, len(probe) - i + 1):
+                if any(probe[i:i + L] in d for d in corpus):
+                    best = L
+                else:
+                    break
+            assert got.length[i] == best, (probe, i)
+
+
+def test_maximal_matches_and_contamination_on_fm(pairs):
+    sa, fm = pairs["u8-3shards"]
+    probe = "zzz the quick brown fox 3 jumps over 2 lazy dogs zzz mississippi"
+    ma = [(m.start, m.end, m.count) for m in sa.maximal_matches(probe, min_len=5)]
+    mb = [(m.start, m.end, m.count) for m in fm.maximal_matches(probe, min_len=5)]
+    assert ma == mb and ma
+    bench = {"b": [{"q": TEXTS[5]}, {"q": "completely unrelated words here, none of it in the corpus"},
+                   {"q": TEXTS[2][:20] + " and then something else entirely different"}]}
+    ra = contamination_scores(sa, bench, ["q"], method="coverage", n=8)
+    rb = contamination_scores(fm, bench, ["q"], method="coverage", n=8)
+    ea, eb = ra.entries, rb.entries
+    assert len(eb) == 3
+    assert [e.overlap for e in ea] == [e.overlap for e in eb]
+    assert [e.status for e in eb][:2] == ["dirty", "clean"]
