@@ -88,6 +88,67 @@ using TokOf = std::remove_const_t<std::remove_reference_t<decltype(*std::declval
 
 }  // namespace
 
+/// Defines matching_statistics / matching_statistics_many for one engine
+/// class PE (suffix-array or FM); `visit(e, f)` calls f on its typed engine.
+/// Registered once per backend: pybind11 picks the overload by engine type.
+template <class PE, class Visit>
+void def_matching_statistics(py::module_& m, Visit visit) {
+    using I64m = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+    m.def(
+        "matching_statistics",
+        [visit](const PE& e, py::handle q, bool with_occurrence) {
+            std::vector<int64_t> ids = read_ids(q);
+            MatchStats ms;
+            visit(e, [&](auto& x) {
+                using Tok = typename std::decay_t<decltype(x)>::Tok;
+                std::vector<Tok> t;
+                x.convert(ids.data(), ids.size(), t);
+                py::gil_scoped_release release;
+                matching_statistics(x, t.data(), t.size(), with_occurrence, ms);
+                return 0;
+            });
+            const size_t mm = ms.length.size();
+            return py::make_tuple(py::array_t<uint64_t>(mm, ms.length.data()), py::array_t<uint64_t>(mm, ms.count.data()),
+                                  py::array_t<int64_t>(mm, ms.doc.data()), py::array_t<int64_t>(mm, ms.offset.data()));
+        },
+        py::arg("engine"), py::arg("q"), py::arg("with_occurrence") = true,
+        "Matching statistics of a text: (length, count, doc_ix, offset) arrays, one entry per position i:\n"
+        "the longest q[i:i+length] occurring in the corpus (union of shards), its count summed over shards,\n"
+        "and one occurrence (global doc, offset in its text; -1 when length is 0). Suffix arrays: O(m log n)\n"
+        "per shard; FM-indexes: backward search, O(m x match length) steps per shard.");
+    m.def(
+        "matching_statistics_many",
+        [visit](const PE& e, I64m flat, I64m offsets, bool with_occurrence, int n_threads) {
+            if (offsets.ndim() != 1 || offsets.size() < 1)
+                throw std::invalid_argument("offsets must be a 1-d array of n_texts + 1 entries");
+            const size_t nt = static_cast<size_t>(offsets.size() - 1);
+            const int64_t* o = offsets.data();
+            if (o[0] != 0 || o[nt] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
+            for (size_t i = 0; i < nt; ++i)
+                if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
+            const size_t n = static_cast<size_t>(flat.size());
+            py::array_t<uint64_t> len(n), cnt(n);
+            py::array_t<int64_t> doc(n), off(n);
+            uint64_t* lp = len.mutable_data(); uint64_t* cp = cnt.mutable_data();
+            int64_t* dp = doc.mutable_data(); int64_t* op = off.mutable_data();
+            const int64_t* f = flat.data();
+            visit(e, [&](auto& x) {
+                using Tok = typename std::decay_t<decltype(x)>::Tok;
+                std::vector<Tok> scratch;
+                constexpr size_t kBlock = 4096;
+                for (size_t s = 0; s < n; s += kBlock) x.convert(f + s, std::min(kBlock, n - s), scratch);
+                py::gil_scoped_release release;
+                matching_statistics_many(x, f, o, nt, with_occurrence, lp, cp, dp, op, n_threads);
+                return 0;
+            });
+            return py::make_tuple(len, cnt, doc, off);
+        },
+        py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("with_occurrence") = false,
+        py::arg("n_threads") = 0,
+        "Matching statistics of many texts (text k = flat[offsets[k]:offsets[k+1]]): flat (length, count, doc_ix,\n"
+        "offset) arrays aligned with flat. GIL released; texts spread over n_threads threads (0 = all cores).");
+}
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "infinigram C++ core: suffix-array construction and search";
 
@@ -413,61 +474,7 @@ PYBIND11_MODULE(_core, m) {
     // ---- matching statistics (matching.hpp)
     // Module-level functions taking the Engine; the Python side is Index.longest_matches
     // / Index.maximal_matches and infinigram/analysis/.
-    {
-        using I64m = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-        m.def(
-            "matching_statistics",
-            [](const PyEngine& e, py::handle q, bool with_occurrence) {
-                std::vector<int64_t> ids = read_ids(q);
-                MatchStats ms;
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    py::gil_scoped_release release;
-                    matching_statistics(x, t.data(), t.size(), with_occurrence, ms);
-                    return 0;
-                });
-                const size_t mm = ms.length.size();
-                return py::make_tuple(py::array_t<uint64_t>(mm, ms.length.data()), py::array_t<uint64_t>(mm, ms.count.data()),
-                                      py::array_t<int64_t>(mm, ms.doc.data()), py::array_t<int64_t>(mm, ms.offset.data()));
-            },
-            py::arg("engine"), py::arg("q"), py::arg("with_occurrence") = true,
-            "Matching statistics of a text: (length, count, doc_ix, offset) arrays, one entry per position i:\n"
-            "the longest q[i:i+length] occurring in the corpus (union of shards), its count summed over shards,\n"
-            "and one occurrence (global doc, offset in its text; -1 when length is 0). O(m log n) per shard.");
-        m.def(
-            "matching_statistics_many",
-            [](const PyEngine& e, I64m flat, I64m offsets, bool with_occurrence, int n_threads) {
-                if (offsets.ndim() != 1 || offsets.size() < 1)
-                    throw std::invalid_argument("offsets must be a 1-d array of n_texts + 1 entries");
-                const size_t nt = static_cast<size_t>(offsets.size() - 1);
-                const int64_t* o = offsets.data();
-                if (o[0] != 0 || o[nt] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-                for (size_t i = 0; i < nt; ++i)
-                    if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
-                const size_t n = static_cast<size_t>(flat.size());
-                py::array_t<uint64_t> len(n), cnt(n);
-                py::array_t<int64_t> doc(n), off(n);
-                uint64_t* lp = len.mutable_data(); uint64_t* cp = cnt.mutable_data();
-                int64_t* dp = doc.mutable_data(); int64_t* op = off.mutable_data();
-                const int64_t* f = flat.data();
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> scratch;
-                    constexpr size_t kBlock = 4096;
-                    for (size_t s = 0; s < n; s += kBlock) x.convert(f + s, std::min(kBlock, n - s), scratch);
-                    py::gil_scoped_release release;
-                    matching_statistics_many(x, f, o, nt, with_occurrence, lp, cp, dp, op, n_threads);
-                    return 0;
-                });
-                return py::make_tuple(len, cnt, doc, off);
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("with_occurrence") = false,
-            py::arg("n_threads") = 0,
-            "Matching statistics of many texts (text k = flat[offsets[k]:offsets[k+1]]): flat (length, count, doc_ix,\n"
-            "offset) arrays aligned with flat. GIL released; texts spread over n_threads threads (0 = all cores).");
-    }
+    def_matching_statistics<PyEngine>(m, [](const PyEngine& e, auto&& f) { return e.visit(f); });
     // ---- end of matching statistics
     // ---- drafter (drafter.hpp)
     {
@@ -888,55 +895,7 @@ PYBIND11_MODULE(_core, m) {
                 py::arg("shard"), py::arg("rank"), "SA[rank] of a shard, located from the samples.");
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.
-        using I64f = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-        m.def(
-            "matching_statistics",
-            [fv](const PyFMEngine& e, py::handle q, bool with_occurrence) {
-                std::vector<int64_t> ids = read_ids(q);
-                MatchStats ms;
-                fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    py::gil_scoped_release release;
-                    matching_statistics(x, t.data(), t.size(), with_occurrence, ms);
-                    return 0;
-                });
-                const size_t mm = ms.length.size();
-                return py::make_tuple(py::array_t<uint64_t>(mm, ms.length.data()), py::array_t<uint64_t>(mm, ms.count.data()),
-                                      py::array_t<int64_t>(mm, ms.doc.data()), py::array_t<int64_t>(mm, ms.offset.data()));
-            },
-            py::arg("engine"), py::arg("q"), py::arg("with_occurrence") = true,
-            "FM-index matching statistics (backward search): same results as on a suffix array.");
-        m.def(
-            "matching_statistics_many",
-            [fv](const PyFMEngine& e, I64f flat, I64f offsets, bool with_occurrence, int n_threads) {
-                if (offsets.ndim() != 1 || offsets.size() < 1)
-                    throw std::invalid_argument("offsets must be a 1-d array of n_texts + 1 entries");
-                const size_t nt = static_cast<size_t>(offsets.size() - 1);
-                const int64_t* o = offsets.data();
-                if (o[0] != 0 || o[nt] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-                for (size_t i = 0; i < nt; ++i)
-                    if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
-                const size_t n = static_cast<size_t>(flat.size());
-                py::array_t<uint64_t> len(n), cnt(n);
-                py::array_t<int64_t> doc(n), off(n);
-                uint64_t* lp = len.mutable_data(); uint64_t* cp = cnt.mutable_data();
-                int64_t* dp = doc.mutable_data(); int64_t* op = off.mutable_data();
-                const int64_t* f = flat.data();
-                fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
-                    std::vector<Tok> scratch;
-                    constexpr size_t kBlock = 4096;
-                    for (size_t s = 0; s < n; s += kBlock) x.convert(f + s, std::min(kBlock, n - s), scratch);
-                    py::gil_scoped_release release;
-                    matching_statistics_many(x, f, o, nt, with_occurrence, lp, cp, dp, op, n_threads);
-                    return 0;
-                });
-                return py::make_tuple(len, cnt, doc, off);
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("with_occurrence") = false,
-            py::arg("n_threads") = 0, "FM-index matching statistics of many texts; as the suffix-array version.");
+        def_matching_statistics<PyFMEngine>(m, fv);
     }
     // ---- end of FM-index
 }
