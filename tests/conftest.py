@@ -29,7 +29,17 @@ import infinigram  # noqa: E402
 
 from reference import Reference  # noqa: E402
 
-DATA_DIR = os.environ.get("INFINIGRAM_TEST_DATA", "/work/shared/data")
+def _find_data_dir() -> str:
+    """The shared corpora: $INFINIGRAM_TEST_DATA, else ``shared/data`` beside
+    the repository (where CI lays it), else /work/shared/data."""
+    env = os.environ.get("INFINIGRAM_TEST_DATA")
+    if env:
+        return env
+    beside = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+    return beside if os.path.isdir(beside) else "/work/shared/data"
+
+
+DATA_DIR = _find_data_dir()
 ENGLISH = os.path.join(DATA_DIR, "english_python311_docs.jsonl")
 CODE = os.path.join(DATA_DIR, "code_python_stdlib.jsonl")
 

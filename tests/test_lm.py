@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import infinigram  # noqa: E402
 from infinigram import lm  # noqa: E402
 
-DATA_DIR = os.environ.get("INFINIGRAM_TEST_DATA", "/work/shared/data")
+from conftest import DATA_DIR  # noqa: E402
 ENGLISH = os.path.join(DATA_DIR, "english_python311_docs.jsonl")
 CODE = os.path.join(DATA_DIR, "code_python_stdlib.jsonl")
 END = -1
