@@ -18,6 +18,7 @@
 #include "drafter.hpp"   // draft tokens (drafter section)
 #include "fm_build.hpp"  // FM-index (FM-index section)
 #include "fm_matching.hpp"  // matching statistics on FM-indexes (FM-index section)
+#include "fm_lm.hpp"        // sequence scoring on FM-indexes (FM-index section)
 
 namespace py = pybind11;
 using namespace infinigram;
@@ -88,12 +89,28 @@ using TokOf = std::remove_const_t<std::remove_reference_t<decltype(*std::declval
 
 }  // namespace
 
+using I64Array = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+
+/// Checks a batch given as (flat, offsets): item k is flat[offsets[k]:offsets[k+1]];
+/// offsets must be 1-d, start at 0, end at len(flat) and never decrease.
+/// Returns the number of items; throws std::invalid_argument (ValueError).
+size_t check_flat_offsets(const I64Array& flat, const I64Array& offsets) {
+    if (offsets.ndim() != 1 || offsets.size() < 1)
+        throw std::invalid_argument("offsets must be a 1-d array of n + 1 entries");
+    const int64_t* o = offsets.data();
+    const size_t n = static_cast<size_t>(offsets.size() - 1);
+    if (o[0] != 0 || o[n] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
+    for (size_t i = 0; i < n; ++i)
+        if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
+    return n;
+}
+
 /// Defines matching_statistics / matching_statistics_many for one engine
 /// class PE (suffix-array or FM); `visit(e, f)` calls f on its typed engine.
 /// Registered once per backend: pybind11 picks the overload by engine type.
 template <class PE, class Visit>
 void def_matching_statistics(py::module_& m, Visit visit) {
-    using I64m = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
+    using I64m = I64Array;
     m.def(
         "matching_statistics",
         [visit](const PE& e, py::handle q, bool with_occurrence) {
@@ -119,13 +136,8 @@ void def_matching_statistics(py::module_& m, Visit visit) {
     m.def(
         "matching_statistics_many",
         [visit](const PE& e, I64m flat, I64m offsets, bool with_occurrence, int n_threads) {
-            if (offsets.ndim() != 1 || offsets.size() < 1)
-                throw std::invalid_argument("offsets must be a 1-d array of n_texts + 1 entries");
-            const size_t nt = static_cast<size_t>(offsets.size() - 1);
+            const size_t nt = check_flat_offsets(flat, offsets);
             const int64_t* o = offsets.data();
-            if (o[0] != 0 || o[nt] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-            for (size_t i = 0; i < nt; ++i)
-                if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
             const size_t n = static_cast<size_t>(flat.size());
             py::array_t<uint64_t> len(n), cnt(n);
             py::array_t<int64_t> doc(n), off(n);
@@ -324,16 +336,7 @@ PYBIND11_MODULE(_core, m) {
             return t[0];
         };
         using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-        auto check_offsets = [](const I64& flat, const I64& offsets) {
-            if (offsets.ndim() != 1 || offsets.size() < 1)
-                throw std::invalid_argument("offsets must be a 1-d array of n + 1 entries");
-            const int64_t* o = offsets.data();
-            const size_t n = static_cast<size_t>(offsets.size() - 1);
-            if (o[0] != 0 || o[n] != flat.size()) throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-            for (size_t i = 0; i < n; ++i)
-                if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
-            return n;
-        };
+        auto check_offsets = [](const I64& flat, const I64& offsets) { return check_flat_offsets(flat, offsets); };
 
         m.def(
             "lm_prob",
@@ -896,6 +899,27 @@ PYBIND11_MODULE(_core, m) {
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
+        // Sequence scoring on FM shards (fm_lm.hpp): an overload of lm_score_many.
+        m.def(
+            "lm_score_many",
+            [fv](const PyFMEngine& e, I64Array flat, I64Array offsets, size_t n, int n_threads) {
+                const size_t ns = check_flat_offsets(flat, offsets);
+                const py::ssize_t N = flat.size();
+                py::array_t<double> lp(N);
+                py::array_t<int64_t> sl(N), cc(N), dn(N);
+                fv(e, [&](auto& x) {
+                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    std::vector<Tok> ft;
+                    x.convert(flat.data(), static_cast<size_t>(N), ft);
+                    lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
+                    py::gil_scoped_release release;
+                    fm_lm::score_many(x, ft.data(), offsets.data(), ns, n, so, n_threads);
+                    return 0;
+                });
+                return py::make_tuple(lp, sl, cc, dn);
+            },
+            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n") = 0, py::arg("n_threads") = 0,
+            "FM-index sequence scores (backward search), the same results as on a suffix array.");
     }
     // ---- end of FM-index
 }

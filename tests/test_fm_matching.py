@@ -101,3 +101,36 @@ def test_maximal_matches_and_contamination_on_fm(pairs):
     assert len(eb) == 3
     assert [e.overlap for e in ea] == [e.overlap for e in eb]
     assert [e.status for e in eb][:2] == ["dirty", "clean"]
+
+
+@pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])
+@pytest.mark.parametrize("n", [0, 1, 2, 4])
+def test_sequence_scores_equal_sa_backend(pairs, name, n):
+    """infgram_logprobs / ngram_logprobs on FM give the SA backend's numbers
+    (suffix lengths, counts, denominators, log-probs incl. -inf / NaN)."""
+    sa, fm = pairs[name]
+    texts = PROBES[:3] + [TEXTS[0] + " " + TEXTS[3], "the cat", "qqqq the mat."]
+    for t in texts:
+        a = sa.infgram_logprobs(t) if n == 0 else sa.ngram_logprobs(t, n)
+        b = fm.infgram_logprobs(t) if n == 0 else fm.ngram_logprobs(t, n)
+        assert b.suffix_len.tolist() == a.suffix_len.tolist(), t
+        assert b.cont_count.tolist() == a.cont_count.tolist(), t
+        assert b.denom.tolist() == a.denom.tolist(), t
+        np.testing.assert_array_equal(np.isnan(a.logprobs), np.isnan(b.logprobs))
+        ok = ~np.isnan(a.logprobs)
+        np.testing.assert_allclose(a.logprobs[ok], b.logprobs[ok])
+
+
+def test_perplexity_on_fm(pairs):
+    from infinigram.analysis import perplexity
+
+    sa, fm = pairs["u8-3shards"]
+    texts = [TEXTS[1], "a plan for the cat"]
+    ra, rb = perplexity(sa, texts), perplexity(fm, texts)
+    assert ra == rb and ra["tokens"] > 0
+
+
+def test_unsupported_lm_queries_on_fm_say_so(pairs):
+    _, fm = pairs["u8-1shard"]
+    with pytest.raises(infinigram.InfinigramError, match="FM"):
+        fm.ntd("the ")

@@ -27,6 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from .errors import InfinigramError
 
 Query = Union[str, Sequence[int], np.ndarray]
 Token = Union[int, str]
@@ -171,6 +172,16 @@ def _token(index: Any, t: Token) -> int:
     return int(t)
 
 
+def _sa_engine(index: Any, what: str) -> Any:
+    """The index's engine for queries that need the suffix-array backend."""
+    if getattr(index, "backend", "sa") != "sa":
+        raise InfinigramError(
+            f"{what} is not available on the FM-index backend yet (sequence scoring, matching statistics, "
+            f"counts and documents are); build the index with backend='sa' for it"
+        )
+    return index._engine
+
+
 def _ids(index: Any, q: Query) -> Any:
     if isinstance(q, str):
         return index.encode(q)
@@ -196,7 +207,7 @@ def prob(index: Any, prompt: Query, next_token: Token) -> ProbResult:
     ``cont_count / (prompt_count - end_count)``; NaN with ``prompt_count == 0``
     when the prompt never occurs (or NaN with ``prompt_count == end_count``
     when it occurs only at document ends). O(m log n) per shard."""
-    p, pc, cc, ec, sl = _core.lm_prob(index._engine, _ids(index, prompt), _token(index, next_token), False)
+    p, pc, cc, ec, sl = _core.lm_prob(_sa_engine(index, "prob"), _ids(index, prompt), _token(index, next_token), False)
     return ProbResult(p, pc, cc, ec, sl)
 
 
@@ -204,7 +215,7 @@ def infgram_prob(index: Any, prompt: Query, next_token: Token) -> ProbResult:
     """∞-gram probability: :func:`prob` with the longest suffix of ``prompt``
     that has a next token somewhere in the corpus (``suffix_len``). The suffix
     is found by galloping + binary search on its length (O(log m) searches)."""
-    p, pc, cc, ec, sl = _core.lm_prob(index._engine, _ids(index, prompt), _token(index, next_token), True)
+    p, pc, cc, ec, sl = _core.lm_prob(_sa_engine(index, "infgram_prob"), _ids(index, prompt), _token(index, next_token), True)
     return ProbResult(p, pc, cc, ec, sl)
 
 
@@ -229,8 +240,8 @@ def ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact
     """
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support), _exact_mode(exact),
-                                    _seed(seed), False))
+    return _ntd_result(_core.lm_ntd(_sa_engine(index, "ntd"), _ids(index, prompt), int(max_support),
+                                    _exact_mode(exact), _seed(seed), False))
 
 
 def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
@@ -238,8 +249,8 @@ def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPOR
     """:func:`ntd` after the ∞-gram suffix of ``prompt`` (``suffix_len``)."""
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support), _exact_mode(exact),
-                                    _seed(seed), True))
+    return _ntd_result(_core.lm_ntd(_sa_engine(index, "infgram_ntd"), _ids(index, prompt), int(max_support),
+                                    _exact_mode(exact), _seed(seed), True))
 
 
 def _prob_many(index: Any, prompts: Sequence[Query], next_tokens: Sequence[Token], infgram: bool,
@@ -248,7 +259,7 @@ def _prob_many(index: Any, prompts: Sequence[Query], next_tokens: Sequence[Token
     nxt = np.asarray([_token(index, t) for t in next_tokens], dtype=np.int64)
     if len(nxt) != len(offsets) - 1:
         raise ValueError(f"{len(offsets) - 1} prompts but {len(nxt)} next tokens")
-    p, pc, cc, ec, sl = _core.lm_prob_many(index._engine, flat, offsets, nxt, infgram, int(n_threads))
+    p, pc, cc, ec, sl = _core.lm_prob_many(_sa_engine(index, "prob_many"), flat, offsets, nxt, infgram, int(n_threads))
     return {"prob": p, "prompt_count": pc, "cont_count": cc, "end_count": ec, "suffix_len": sl}
 
 
@@ -341,7 +352,7 @@ def _cnf(index: Any, cnf: Sequence[Any], max_clause_freq: int, max_diff_tokens: 
     if max_clause_freq <= 0 or max_diff_tokens < 0:
         raise ValueError("max_clause_freq must be > 0 and max_diff_tokens >= 0")
     count, approx, complete, at, tested, m = _core.cnf_evaluate(
-        index._engine, _cnf_ids(index, cnf), int(max_clause_freq), int(max_diff_tokens), int(limit), stop,
+        _sa_engine(index, "CNF search"), _cnf_ids(index, cnf), int(max_clause_freq), int(max_diff_tokens), int(limit), stop,
         _seed(seed))
     return CnfResult(int(count), bool(approx), m[:, 1].copy(), m[:, 2].copy(), m[:, 3].copy(), m[:, 4].copy(),
                      int(at), int(tested), bool(complete))

@@ -1,0 +1,154 @@
+// fm_lm.hpp — sequence scoring (n-gram / ∞-gram log-probabilities) on the
+// FM-index backend, with the semantics of lm.hpp (docs/QUERIES.md).
+//
+// An FM-index extends a pattern to the left, so for each scored token t the
+// context s grows leftwards from t, and four row ranges per shard move
+// together, one backward-search step per prepended token:
+//   s       occurrences of the context             (occ)
+//   s·SEP   ... followed by a document separator   (end, part 1)
+//   s·$     ... at the very end of the shard       (end, part 2)
+//   s·t     ... followed by the scored token       (cont)
+// denom = occ - end. The ∞-gram context is the longest suffix with denom > 0
+// over the union of shards (monotone in the length, so the walk stops at the
+// first failure); it is at most one longer than the previous position's.
+// Cost: O(suffix length) steps of 4 ranges per shard per token.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include "fm_index.hpp"
+#include "lm.hpp"
+
+namespace infinigram {
+namespace fm_lm {
+
+struct Rows {
+    uint64_t lo = 0, hi = 0;
+    uint64_t size() const { return hi - lo; }
+};
+
+/// The four ranges of one shard for one context.
+struct Quad {
+    Rows occ, sep, end, cont;
+};
+
+template <class Tok>
+inline Rows symbol_rows(const FMShard<Tok>& sh, int64_t code) {
+    if (code < 0) return Rows{};
+    return Rows{sh.C(static_cast<uint64_t>(code)), sh.C(static_cast<uint64_t>(code) + 1)};
+}
+
+/// Ranges of the empty context before token t.
+template <class Tok>
+inline Quad start(const FMShard<Tok>& sh, Tok t) {
+    Quad q;
+    q.occ = Rows{0, sh.n_positions() + 1};  // every suffix, the empty one (row 0) included
+    q.sep = symbol_rows(sh, sh.code_of(separator_of<Tok>()));
+    q.end = Rows{0, 1};  // the empty suffix: "at the end of the shard"
+    q.cont = symbol_rows(sh, sh.code_of(t));
+    return q;
+}
+
+/// Prepends token c to the context of every range.
+template <class Tok>
+inline void prepend(const FMShard<Tok>& sh, Quad& q, Tok c) {
+    const int64_t code = sh.code_of(c);
+    if (code < 0) {
+        q = Quad{};
+        return;
+    }
+    const uint64_t k = static_cast<uint64_t>(code);
+    for (Rows* r : {&q.occ, &q.sep, &q.end, &q.cont})
+        if (r->lo < r->hi) sh.step(k, r->lo, r->hi);
+}
+
+template <class Tok>
+inline uint64_t denom(const std::vector<Quad>& qs) {
+    uint64_t d = 0;
+    for (const Quad& q : qs) d += q.occ.size() - q.sep.size() - q.end.size();
+    return d;
+}
+
+template <class Tok>
+inline void write(const std::vector<Quad>& qs, size_t l, const lm::ScoreOut& o, size_t i) {
+    uint64_t cont = 0;
+    for (const Quad& q : qs) cont += q.cont.size();
+    const uint64_t den = denom<Tok>(qs);
+    o.suffix_len[i] = static_cast<int64_t>(l);
+    o.cont_count[i] = static_cast<int64_t>(cont);
+    o.denom[i] = static_cast<int64_t>(den);
+    if (den == 0) o.logprob[i] = std::numeric_limits<double>::quiet_NaN();
+    else if (cont == 0) o.logprob[i] = -std::numeric_limits<double>::infinity();
+    else o.logprob[i] = std::log(static_cast<double>(cont)) - std::log(static_cast<double>(den));
+}
+
+/// Scores x[a, b) of one sequence (contexts may reach back to x[0]).
+/// n == 0: ∞-gram; n >= 1: n-gram with the previous min(n - 1, i) tokens.
+template <class Tok>
+void score_range(const ShardedEngine<FMShard<Tok>>& e, const Tok* x, size_t a, size_t b, size_t n,
+                 const lm::ScoreOut& o) {
+    const size_t S = e.n_shards();
+    std::vector<Quad> cur(S), nxt(S);
+    size_t prev = a;  // cap for the first position of a chunk: no previous context
+    for (size_t i = a; i < b; ++i) {
+        for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), x[i]);
+        size_t l = 0;
+        if (n >= 1) {
+            const size_t ctx = std::min(n - 1, i);
+            for (; l < ctx; ++l)
+                for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], x[i - 1 - l]);
+        } else if (denom<Tok>(cur) > 0) {
+            const size_t cap = std::min(i, i == a ? i : prev + 1);
+            while (l < cap) {
+                for (size_t s = 0; s < S; ++s) {
+                    nxt[s] = cur[s];
+                    prepend(e.shard(s), nxt[s], x[i - 1 - l]);
+                }
+                if (denom<Tok>(nxt) == 0) break;
+                cur.swap(nxt);
+                ++l;
+            }
+        }
+        write<Tok>(cur, l, o, i);
+        prev = l;
+    }
+}
+
+/// lm::score_many for FM engines: chunks of 2048 positions on `threads` threads.
+template <class Tok>
+void score_many(const ShardedEngine<FMShard<Tok>>& e, const Tok* flat, const int64_t* offsets, size_t nseq,
+                size_t n, const lm::ScoreOut& o, int threads) {
+    constexpr size_t kChunk = 2048;
+    std::vector<std::pair<size_t, size_t>> items;
+    for (size_t s = 0; s < nseq; ++s) {
+        const size_t len = static_cast<size_t>(offsets[s + 1] - offsets[s]);
+        for (size_t c = 0; c < len; c += kChunk) items.emplace_back(s, c);
+    }
+    std::atomic<size_t> cursor{0};
+    auto work = [&] {
+        for (;;) {
+            const size_t k = cursor.fetch_add(1);
+            if (k >= items.size()) break;
+            const size_t s = items[k].first, c = items[k].second;
+            const size_t base = static_cast<size_t>(offsets[s]);
+            const size_t len = static_cast<size_t>(offsets[s + 1]) - base;
+            const lm::ScoreOut so{o.logprob + base, o.suffix_len + base, o.cont_count + base, o.denom + base};
+            score_range(e, flat + base, c, std::min(len, c + kChunk), n, so);
+        }
+    };
+    const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(items.size())));
+    if (nt <= 1) { work(); return; }
+    std::vector<std::thread> pool;
+    for (int t = 1; t < nt; ++t) pool.emplace_back(work);
+    work();
+    for (auto& th : pool) th.join();
+}
+
+}  // namespace fm_lm
+}  // namespace infinigram
