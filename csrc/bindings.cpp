@@ -899,6 +899,26 @@ PYBIND11_MODULE(_core, m) {
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
+        // n-gram / ∞-gram probability on FM shards (fm_lm.hpp): an overload of lm_prob.
+        m.def(
+            "lm_prob",
+            [fv](const PyFMEngine& e, py::handle q, int64_t next, bool infgram) {
+                std::vector<int64_t> ids = read_ids(q);
+                return fv(e, [&](auto& x) {
+                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    std::vector<Tok> t, nt;
+                    x.convert(ids.data(), ids.size(), t);
+                    x.convert(&next, 1, nt);
+                    lm::ProbOut o;
+                    {
+                        py::gil_scoped_release release;
+                        o = fm_lm::prob(x, t.data(), t.size(), nt[0], infgram);
+                    }
+                    return py::make_tuple(o.prob, o.prompt_count, o.cont_count, o.end_count, o.suffix_len);
+                });
+            },
+            py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
+            "FM-index (prob, prompt_count, cont_count, end_count, suffix_len), as on a suffix array.");
         // Sequence scoring on FM shards (fm_lm.hpp): an overload of lm_score_many.
         m.def(
             "lm_score_many",

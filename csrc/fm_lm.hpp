@@ -120,6 +120,48 @@ void score_range(const ShardedEngine<FMShard<Tok>>& e, const Tok* x, size_t a, s
     }
 }
 
+/// n-gram (infgram = false: the whole prompt is the context) or ∞-gram
+/// (the longest suffix of the prompt with a next token in the corpus)
+/// probability of `next`; lm::prob / lm::infgram_prob semantics.
+template <class Tok>
+lm::ProbOut prob(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, Tok next, bool infgram) {
+    const size_t S = e.n_shards();
+    std::vector<Quad> cur(S), nxt(S);
+    for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), next);
+    size_t l = 0;
+    if (!infgram) {
+        for (; l < m; ++l)
+            for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], q[m - 1 - l]);
+    } else if (denom<Tok>(cur) > 0) {
+        while (l < m) {
+            for (size_t s = 0; s < S; ++s) {
+                nxt[s] = cur[s];
+                prepend(e.shard(s), nxt[s], q[m - 1 - l]);
+            }
+            if (denom<Tok>(nxt) == 0) break;
+            cur.swap(nxt);
+            ++l;
+        }
+    }
+    lm::ProbOut o;
+    uint64_t occ = 0, end = 0;
+    for (const Quad& x : cur) {
+        occ += x.occ.size();
+        end += x.sep.size() + x.end.size();
+        o.cont_count += x.cont.size();
+    }
+    if (l == 0) {  // the empty prompt: separators are its "end occurrences"
+        o.prompt_count = occ - end;
+        o.end_count = 0;
+    } else {
+        o.prompt_count = occ;
+        o.end_count = end;
+    }
+    o.suffix_len = l;
+    if (occ > end) o.prob = static_cast<double>(o.cont_count) / static_cast<double>(occ - end);
+    return o;
+}
+
 /// lm::score_many for FM engines: chunks of 2048 positions on `threads` threads.
 template <class Tok>
 void score_many(const ShardedEngine<FMShard<Tok>>& e, const Tok* flat, const int64_t* offsets, size_t nseq,

@@ -134,3 +134,21 @@ def test_unsupported_lm_queries_on_fm_say_so(pairs):
     _, fm = pairs["u8-1shard"]
     with pytest.raises(infinigram.InfinigramError, match="FM"):
         fm.ntd("the ")
+
+
+@pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])
+def test_prob_and_infgram_prob_equal_sa_backend(pairs, name):
+    sa, fm = pairs[name]
+    rng = np.random.default_rng(7)
+    prompts = ["", "the cat", "the cat sat on the m", "zzz abracad", "panama", "qq", "dogs"]
+    for _ in range(40):
+        t = TEXTS[int(rng.integers(len(TEXTS)))]
+        a = int(rng.integers(len(t)))
+        prompts.append(t[max(0, a - int(rng.integers(0, 12))):a])
+    for p in prompts:
+        for nxt in [ord(" "), ord("a"), ord("t"), ord("z")]:
+            for f in ("prob", "infgram_prob"):
+                x, y = getattr(sa, f)(p, nxt), getattr(fm, f)(p, nxt)
+                assert (x.prompt_count, x.cont_count, x.end_count, x.suffix_len) == \
+                    (y.prompt_count, y.cont_count, y.end_count, y.suffix_len), (f, p, nxt)
+                assert (np.isnan(x.prob) and np.isnan(y.prob)) or x.prob == y.prob

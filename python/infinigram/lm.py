@@ -176,8 +176,8 @@ def _sa_engine(index: Any, what: str) -> Any:
     """The index's engine for queries that need the suffix-array backend."""
     if getattr(index, "backend", "sa") != "sa":
         raise InfinigramError(
-            f"{what} is not available on the FM-index backend yet (sequence scoring, matching statistics, "
-            f"counts and documents are); build the index with backend='sa' for it"
+            f"{what} is not available on the FM-index backend yet (prob, infgram_prob, sequence scoring, "
+            f"matching statistics, counts and documents are); build the index with backend='sa' for it"
         )
     return index._engine
 
@@ -207,7 +207,7 @@ def prob(index: Any, prompt: Query, next_token: Token) -> ProbResult:
     ``cont_count / (prompt_count - end_count)``; NaN with ``prompt_count == 0``
     when the prompt never occurs (or NaN with ``prompt_count == end_count``
     when it occurs only at document ends). O(m log n) per shard."""
-    p, pc, cc, ec, sl = _core.lm_prob(_sa_engine(index, "prob"), _ids(index, prompt), _token(index, next_token), False)
+    p, pc, cc, ec, sl = _core.lm_prob(index._engine, _ids(index, prompt), _token(index, next_token), False)
     return ProbResult(p, pc, cc, ec, sl)
 
 
@@ -215,7 +215,7 @@ def infgram_prob(index: Any, prompt: Query, next_token: Token) -> ProbResult:
     """∞-gram probability: :func:`prob` with the longest suffix of ``prompt``
     that has a next token somewhere in the corpus (``suffix_len``). The suffix
     is found by galloping + binary search on its length (O(log m) searches)."""
-    p, pc, cc, ec, sl = _core.lm_prob(_sa_engine(index, "infgram_prob"), _ids(index, prompt), _token(index, next_token), True)
+    p, pc, cc, ec, sl = _core.lm_prob(index._engine, _ids(index, prompt), _token(index, next_token), True)
     return ProbResult(p, pc, cc, ec, sl)
 
 
