@@ -152,3 +152,9 @@ def test_prob_and_infgram_prob_equal_sa_backend(pairs, name):
                 assert (x.prompt_count, x.cont_count, x.end_count, x.suffix_len) == \
                     (y.prompt_count, y.cont_count, y.end_count, y.suffix_len), (f, p, nxt)
                 assert (np.isnan(x.prob) and np.isnan(y.prob)) or x.prob == y.prob
+
+
+def test_drafter_refuses_fm_index_clearly(pairs):
+    _, fm = pairs["u8-1shard"]
+    with pytest.raises(infinigram.InfinigramError, match="suffix-array"):
+        infinigram.Drafter(fm)

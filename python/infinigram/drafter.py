@@ -43,6 +43,7 @@ from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
+from .errors import InfinigramError
 from .index import Index
 
 __all__ = ["Drafter", "DraftTree"]
@@ -206,6 +207,9 @@ class Drafter:
                                                and hasattr(index, "__fspath__")):
             index = Index(index)
         self.index: Optional[Index] = index
+        if index is not None and getattr(index, "backend", "sa") != "sa":
+            raise InfinigramError("the drafter needs a suffix-array index (it extends matches to the right); "
+                                  f"{index.path} is an FM index: build one with backend='sa'")
         self._core = _core.Drafter(index._engine if index is not None else None)
         for k, v in params.items():
             if k not in _PARAMS:
