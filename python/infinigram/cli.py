@@ -407,6 +407,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 DEMO_PROMPT = "for i in range("
+DEMO_DRAFT_CONTEXT = "Tell me about Python. Python is an easy to learn, powerful programming language. It has"
 DEMO_TEXT = ("The Python interpreter is easily extended with new functions and data types "
              "implemented in C or C++. A brand new sentence nobody wrote before: zebras debug quasars.")
 
@@ -435,6 +436,17 @@ def _demo_lm_and_coverage(index: Any) -> None:
     longest = int(np.argmax(lm.length))
     span = DEMO_TEXT.encode()[longest:longest + int(lm.length[longest])].decode("utf-8", "replace")
     print(f"  longest match: {span!r} ({int(lm.length[longest])} bytes, {int(lm.count[longest])} occurrence(s))")
+
+    from .drafter import Drafter
+
+    drafter = Drafter(index)
+    context = list(DEMO_DRAFT_CONTEXT.encode())
+    drafter.propose(context, k=32)  # warm-up
+    t = time.perf_counter()
+    draft = drafter.propose(context, k=32)
+    us = (time.perf_counter() - t) * 1e6
+    print(f"\nSpeculative-decoding draft after {DEMO_DRAFT_CONTEXT[-40:]!r}: "
+          f"{index.decode(draft)!r} ({len(draft)} tokens in {us:.1f} µs)")
 
 
 # ----------------------------------------------------------------------------
