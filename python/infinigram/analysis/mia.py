@@ -30,9 +30,9 @@ How this matches the paper's published code (github.com/shallinan1/NGramCoverage
   raw *substring* of the reference string (so a span may match inside longer
   words at its edges); we match whole word sequences of the reference's own
   tokenisation (stricter at span edges; identical in the common case).
-* **Longest common substring** (``longest_substring_char``): characters, over
-  the texts as given (the published code unidecodes only the reference; same
-  result on ASCII). ``longest_sublist_word``: the longest common *contiguous*
+* **Longest common substring** (``longest_substring_char``): characters; as
+  in the published code the reference (only) is unidecoded first (when
+  ``unidecode`` is installed; it is part of the ``test``/``analysis`` extras). ``longest_sublist_word``: the longest common *contiguous*
   run of words (what the published ``find_max_common_sublist_length``
   computes). ``lcs_word`` additionally gives the true longest common
   subsequence of words.
@@ -195,6 +195,14 @@ def creativity_index(text: Union[str, Sequence[int]], reference: Any, L: int = 2
 
 
 # --------------------------------------------------------- common substrings
+def _unidecode_or_same(text: str) -> str:
+    try:
+        from unidecode import unidecode
+    except ImportError:
+        return text
+    return unidecode(text)
+
+
 def longest_common_substring(a: Union[str, Sequence[int]], b: Union[str, Sequence[int]], unit: str = "chars") -> int:
     """Length of the longest common contiguous run of ``a`` and ``b`` in
     ``unit`` (strings) or of two id sequences. Via matching statistics of ``a``
@@ -330,8 +338,11 @@ def _one_candidate(candidate: str, gens: Sequence[str], unit: str, min_ngram: in
         ms_list = [tiny.matching_statistics(g) for g in gen_ids]
         ref_len = len(ref_ids)
         word_ids, word_ref = gen_ids, ref_ids
-    chars_ref = TinyIndex(np.fromiter((ord(c) for c in candidate), dtype=np.int64, count=len(candidate))) \
-        if candidate else None
+    # As published: the reference (only) is unidecoded for the character LCS
+    # when unidecode is installed (it is, whenever the "words" unit is used).
+    ref_chars = _unidecode_or_same(candidate)
+    chars_ref = TinyIndex(np.fromiter((ord(c) for c in ref_chars), dtype=np.int64, count=len(ref_chars))) \
+        if ref_chars else None
     for g, ids, ms, wids in zip(gens, gen_ids, ms_list, word_ids):
         ms = np.asarray(ms, dtype=np.int64)
         if len(ids) < min_ngram:  # published: too short -> no spans
