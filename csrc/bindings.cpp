@@ -169,7 +169,8 @@ PYBIND11_MODULE(_core, m) {
 
     m.def(
         "build_suffix_array",
-        [](const std::string& tokens_path, const std::string& sa_path, int token_width, py::object progress) {
+        [](const std::string& tokens_path, const std::string& sa_path, int token_width, py::object progress,
+           bool durable) {
             // Called with the GIL held from the building thread; checks Ctrl-C
             // (main thread only) and forwards progress.
             sais_detail::Tick tick = [progress](double frac) {
@@ -178,13 +179,15 @@ PYBIND11_MODULE(_core, m) {
                 if (!progress.is_none()) progress(frac);
             };
             py::gil_scoped_release release;
-            return build_suffix_array_file(tokens_path, sa_path, token_width, tick);
+            return build_suffix_array_file(tokens_path, sa_path, token_width, tick, durable);
         },
         py::arg("tokens_path"), py::arg("sa_path"), py::arg("token_width"), py::arg("progress") = py::none(),
+        py::arg("durable") = true,
         "Builds the suffix array of a token file (SA-IS, one thread; the GIL is released so several\n"
         "shards can build concurrently) and writes it packed to the minimal pointer width.\n"
         "progress(fraction) is called a few dozen times with the GIL held; Ctrl-C interrupts.\n"
-        "Returns the pointer width in bytes. Time O(n); memory n * 4 bytes (+ the token file) below 2^31 tokens.");
+        "Returns the pointer width in bytes. Time O(n); memory n * 4 bytes (+ the token file) below 2^31 tokens.\n"
+        "durable=False skips the fsync (a temporary SA, as the FM-index build's).");
 
     py::class_<PyEngine>(m, "Engine")
         .def(py::init<int, const std::vector<std::tuple<std::string, std::string, std::string, int>>&>(),
@@ -860,7 +863,7 @@ PYBIND11_MODULE(_core, m) {
                 py::arg("doc_ix"), "(shard, start, end): token positions of a document's text in its shard.")
             .def(
                 "tokens",
-                [fv](const PyFMEngine& e, size_t s, uint64_t start, uint64_t end) -> py::array {
+                [fv](const PyFMEngine& e, size_t s, uint64_t start, uint64_t end, int n_threads) -> py::array {
                     return fv(e, [&](auto& x) -> py::array {
                         using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
                         const auto& sh = x.shard(s);
@@ -868,12 +871,14 @@ PYBIND11_MODULE(_core, m) {
                         py::array_t<Tok> out(static_cast<py::ssize_t>(end - start));
                         Tok* p = out.mutable_data();
                         py::gil_scoped_release release;
-                        sh.extract(start, end, p);
+                        sh.extract(start, end, p, resolve_threads(n_threads));
                         return out;
                     });
                 },
-                py::arg("shard"), py::arg("start"), py::arg("end"),
-                "Shard tokens [start, end), decoded from the index (LF walks from ISA samples).")
+                py::arg("shard"), py::arg("start"), py::arg("end"), py::arg("n_threads") = 0,
+                "Shard tokens [start, end), decoded from the index: LF walks from the ISA samples, one per\n"
+                "isa_sample tokens, 16 walks in lock step (batched ranks), split over n_threads threads\n"
+                "(0: all cores) when each gets 8 walks or more.")
             .def(
                 "position_to_doc",
                 [fv](const PyFMEngine& e, size_t s, uint64_t pos) {
@@ -919,6 +924,33 @@ PYBIND11_MODULE(_core, m) {
             },
             py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
             "FM-index (prob, prompt_count, cont_count, end_count, suffix_len), as on a suffix array.");
+        // Next-token distributions on FM shards (fm_lm.hpp): an overload of lm_ntd.
+        m.def(
+            "lm_ntd",
+            [fv](const PyFMEngine& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
+                std::vector<int64_t> ids = read_ids(q);
+                return fv(e, [&](auto& x) {
+                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    std::vector<Tok> t;
+                    x.convert(ids.data(), ids.size(), t);
+                    lm::NtdOut o;
+                    {
+                        py::gil_scoped_release release;
+                        o = fm_lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed, infgram);
+                    }
+                    py::dict dist;  // token -> (count, prob), ascending tokens
+                    const uint64_t den = o.denom();
+                    if (den > 0)
+                        for (const auto& tc : o.counts)
+                            dist[py::int_(tc.first)] = py::make_tuple(
+                                tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
+                    return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+                });
+            },
+            py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
+            py::arg("infgram") = false,
+            "FM-index next-token distribution (occurrences located and decoded; exact up to max_support\n"
+            "occurrences per shard, sampled above), same result format as on a suffix array.");
         // Sequence scoring on FM shards (fm_lm.hpp): an overload of lm_score_many.
         m.def(
             "lm_score_many",

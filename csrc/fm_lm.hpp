@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <thread>
 #include <vector>
 
@@ -159,6 +160,79 @@ lm::ProbOut prob(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, T
     }
     o.suffix_len = l;
     if (occ > end) o.prob = static_cast<double>(o.cont_count) / static_cast<double>(occ - end);
+    return o;
+}
+
+/// Next-token distribution after q (infgram: after its longest suffix with a
+/// next token), lm::ntd semantics: end-of-document occurrences excluded and
+/// reported as end_count. A forward FM-index cannot enumerate the tokens that
+/// follow a range, so each occurrence is located and its next token decoded
+/// (O(sa_sample + isa_sample) LF steps each): exact when every shard has at
+/// most max_support occurrences (or exact_mode == 1), else every unit-th row
+/// from a random offset per shard, each weighted unit (unbiased; approx).
+template <class Tok>
+lm::NtdOut ntd(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, uint64_t max_support, int exact_mode,
+               uint64_t seed, bool infgram) {
+    const size_t S = e.n_shards();
+    std::vector<Quad> cur(S), nxt(S);
+    for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), Tok(0));
+    size_t l = 0;
+    if (!infgram) {
+        for (; l < m; ++l)
+            for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], q[m - 1 - l]);
+    } else if (denom<Tok>(cur) > 0) {
+        while (l < m) {
+            for (size_t s = 0; s < S; ++s) {
+                nxt[s] = cur[s];
+                prepend(e.shard(s), nxt[s], q[m - 1 - l]);
+            }
+            if (denom<Tok>(nxt) == 0) break;
+            cur.swap(nxt);
+            ++l;
+        }
+    }
+    lm::NtdOut o;
+    uint64_t occ = 0, end = 0, max_occ = 0;
+    for (const Quad& x : cur) {
+        occ += x.occ.size();
+        end += x.sep.size() + x.end.size();
+        max_occ = std::max<uint64_t>(max_occ, x.occ.size());
+    }
+    o.prompt_count = l == 0 ? occ - end : occ;
+    o.end_count = l == 0 ? 0 : end;
+    o.suffix_len = l;
+    if (occ <= end) return o;
+    if (max_support == 0) max_support = 1;
+    const Tok sep = separator_of<Tok>();
+    std::vector<std::pair<uint64_t, uint64_t>> raw;  // (token, weight)
+    auto visit_row = [&](const FMShard<Tok>& sh, uint64_t row, uint64_t weight) {
+        const uint64_t p = sh.locate_row(row) + l;  // position of the next token
+        if (p >= sh.n_positions()) return;           // the occurrence ends the shard
+        Tok t;
+        sh.extract(p, p + 1, &t);
+        if (t != sep) raw.emplace_back(static_cast<uint64_t>(t), weight);
+    };
+    const bool exact = exact_mode == 1 || (exact_mode == 0 && max_occ <= max_support);
+    if (exact) {
+        for (size_t s = 0; s < S; ++s)
+            for (uint64_t r = cur[s].occ.lo; r < cur[s].occ.hi; ++r) visit_row(e.shard(s), r, 1);
+    } else {
+        uint64_t unit = 1;
+        while ((occ + unit - 1) / unit > max_support) unit <<= 1;
+        if (unit == 1) unit = 2;  // sampling asked for explicitly
+        std::mt19937_64 rng(seed);
+        for (size_t s = 0; s < S; ++s) {
+            const uint64_t off = std::uniform_int_distribution<uint64_t>(0, unit - 1)(rng);
+            for (uint64_t r = cur[s].occ.lo + off; r < cur[s].occ.hi; r += unit) visit_row(e.shard(s), r, unit);
+        }
+        o.unit = unit;
+        o.approx = true;
+    }
+    std::sort(raw.begin(), raw.end());
+    for (const auto& tw : raw) {
+        if (!o.counts.empty() && o.counts.back().first == tw.first) o.counts.back().second += tw.second;
+        else o.counts.push_back(tw);
+    }
     return o;
 }
 

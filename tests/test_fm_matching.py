@@ -133,7 +133,29 @@ def test_perplexity_on_fm(pairs):
 def test_unsupported_lm_queries_on_fm_say_so(pairs):
     _, fm = pairs["u8-1shard"]
     with pytest.raises(infinigram.InfinigramError, match="FM"):
-        fm.ntd("the ")
+        fm.count_cnf([["the cat"]])
+
+
+@pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])
+def test_ntd_equal_sa_backend(pairs, name):
+    """Exact next-token distributions (and the ∞-gram ones) match the SA backend."""
+    sa, fm = pairs[name]
+    for p in ["the ", "the cat", "a ", "abracadabra", "missi", "dogs", "zzz", "o"]:
+        for f in ("ntd", "infgram_ntd"):
+            a, b = getattr(sa, f)(p, exact=True), getattr(fm, f)(p, exact=True)
+            assert dict(a.items()) == dict(b.items()), (f, p)
+            assert (a.prompt_count, a.end_count, a.suffix_len) == (b.prompt_count, b.end_count, b.suffix_len)
+            assert not b.approx
+
+
+def test_ntd_sampling_on_fm_is_unbiased(pairs):
+    sa, fm = pairs["u8-1shard"]
+    exact = sa.ntd("", exact=True)  # unigram distribution over the whole corpus
+    top = max(exact.items(), key=lambda kv: kv[1][0])[0]
+    est = [fm.ntd("", max_support=64, seed=s) for s in range(60)]
+    assert all(r.approx and r.unit > 1 for r in est)
+    mean = np.mean([r.get(top, (0, 0.0))[0] for r in est])
+    assert abs(mean - exact[top][0]) < 0.15 * exact[top][0]
 
 
 @pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])

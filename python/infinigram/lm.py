@@ -176,8 +176,8 @@ def _sa_engine(index: Any, what: str) -> Any:
     """The index's engine for queries that need the suffix-array backend."""
     if getattr(index, "backend", "sa") != "sa":
         raise InfinigramError(
-            f"{what} is not available on the FM-index backend yet (prob, infgram_prob, sequence scoring, "
-            f"matching statistics, counts and documents are); build the index with backend='sa' for it"
+            f"{what} is not available on the FM-index backend yet (prob, infgram_prob, ntd, infgram_ntd, "
+            f"sequence scoring, matching statistics, counts and documents are); build the index with backend='sa' for it"
         )
     return index._engine
 
@@ -240,7 +240,7 @@ def ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact
     """
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(_sa_engine(index, "ntd"), _ids(index, prompt), int(max_support),
+    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support),
                                     _exact_mode(exact), _seed(seed), False))
 
 
@@ -249,7 +249,7 @@ def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPOR
     """:func:`ntd` after the ∞-gram suffix of ``prompt`` (``suffix_len``)."""
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(_sa_engine(index, "infgram_ntd"), _ids(index, prompt), int(max_support),
+    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support),
                                     _exact_mode(exact), _seed(seed), True))
 
 
