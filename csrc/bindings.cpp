@@ -924,6 +924,52 @@ PYBIND11_MODULE(_core, m) {
             },
             py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
             "FM-index (prob, prompt_count, cont_count, end_count, suffix_len), as on a suffix array.");
+        // Batched probabilities on FM shards: an overload of lm_prob_many.
+        m.def(
+            "lm_prob_many",
+            [fv](const PyFMEngine& e, I64Array flat, I64Array offsets, I64Array next, bool infgram, int n_threads) {
+                const size_t nq = check_flat_offsets(flat, offsets);
+                if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
+                    throw std::invalid_argument("next must have one token per prompt");
+                py::array_t<double> prob(static_cast<py::ssize_t>(nq));
+                py::array_t<int64_t> pc(static_cast<py::ssize_t>(nq)), cc(static_cast<py::ssize_t>(nq)),
+                    ec(static_cast<py::ssize_t>(nq)), sl(static_cast<py::ssize_t>(nq));
+                fv(e, [&](auto& x) {
+                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    std::vector<Tok> ft, nt;
+                    x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
+                    x.convert(next.data(), nq, nt);
+                    std::vector<lm::ProbOut> out(nq);
+                    {
+                        py::gil_scoped_release release;
+                        const int64_t* o = offsets.data();
+                        std::atomic<size_t> cursor{0};
+                        auto work = [&] {
+                            for (size_t i; (i = cursor.fetch_add(1)) < nq;)
+                                out[i] = fm_lm::prob(x, ft.data() + o[i], static_cast<size_t>(o[i + 1] - o[i]), nt[i],
+                                                     infgram);
+                        };
+                        const int nth = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(nq)));
+                        std::vector<std::thread> pool;
+                        for (int t = 1; t < nth; ++t) pool.emplace_back(work);
+                        work();
+                        for (auto& th : pool) th.join();
+                    }
+                    double* p = prob.mutable_data();
+                    int64_t *a = pc.mutable_data(), *b = cc.mutable_data(), *c = ec.mutable_data(), *d = sl.mutable_data();
+                    for (size_t i = 0; i < nq; ++i) {
+                        p[i] = out[i].prob;
+                        a[i] = static_cast<int64_t>(out[i].prompt_count);
+                        b[i] = static_cast<int64_t>(out[i].cont_count);
+                        c[i] = static_cast<int64_t>(out[i].end_count);
+                        d[i] = static_cast<int64_t>(out[i].suffix_len);
+                    }
+                    return 0;
+                });
+                return py::make_tuple(prob, pc, cc, ec, sl);
+            },
+            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
+            py::arg("n_threads") = 0, "FM-index batched lm_prob; as on a suffix array.");
         // Next-token distributions on FM shards (fm_lm.hpp): an overload of lm_ntd.
         m.def(
             "lm_ntd",

@@ -180,3 +180,15 @@ def test_drafter_refuses_fm_index_clearly(pairs):
     _, fm = pairs["u8-1shard"]
     with pytest.raises(infinigram.InfinigramError, match="suffix-array"):
         infinigram.Drafter(fm)
+
+
+def test_prob_many_equal_sa_backend(pairs):
+    sa, fm = pairs["u8-3shards"]
+    prompts = ["the cat", "", "a plan a", "zzz", "mississ"]
+    nxt = [ord(" "), ord("t"), ord(" "), ord("a"), ord("i")]
+    for inf in (False, True):
+        f = "infgram_prob_many" if inf else "prob_many"
+        a, b = getattr(sa, f)(prompts, nxt), getattr(fm, f)(prompts, nxt, n_threads=2)
+        for k in ("prompt_count", "cont_count", "end_count", "suffix_len"):
+            assert a[k].tolist() == b[k].tolist(), (f, k)
+        np.testing.assert_array_equal(np.isnan(a["prob"]), np.isnan(b["prob"]))

@@ -176,8 +176,8 @@ def _sa_engine(index: Any, what: str) -> Any:
     """The index's engine for queries that need the suffix-array backend."""
     if getattr(index, "backend", "sa") != "sa":
         raise InfinigramError(
-            f"{what} is not available on the FM-index backend yet (prob, infgram_prob, ntd, infgram_ntd, "
-            f"sequence scoring, matching statistics, counts and documents are); build the index with backend='sa' for it"
+            f"{what} is not available on the FM-index backend yet (every other query is: prob, ntd, "
+            f"∞-gram, scoring, matching, counts, documents); build the index with backend='sa' for it"
         )
     return index._engine
 
@@ -259,7 +259,7 @@ def _prob_many(index: Any, prompts: Sequence[Query], next_tokens: Sequence[Token
     nxt = np.asarray([_token(index, t) for t in next_tokens], dtype=np.int64)
     if len(nxt) != len(offsets) - 1:
         raise ValueError(f"{len(offsets) - 1} prompts but {len(nxt)} next tokens")
-    p, pc, cc, ec, sl = _core.lm_prob_many(_sa_engine(index, "prob_many"), flat, offsets, nxt, infgram, int(n_threads))
+    p, pc, cc, ec, sl = _core.lm_prob_many(index._engine, flat, offsets, nxt, infgram, int(n_threads))
     return {"prob": p, "prompt_count": pc, "cont_count": cc, "end_count": ec, "suffix_len": sl}
 
 
