@@ -105,6 +105,38 @@ size_t check_flat_offsets(const I64Array& flat, const I64Array& offsets) {
     return n;
 }
 
+/// (prob, prompt_count, cont_count, end_count, suffix_len) of one probability query.
+py::tuple prob_tuple(const lm::ProbOut& o) {
+    return py::make_tuple(o.prob, o.prompt_count, o.cont_count, o.end_count, o.suffix_len);
+}
+
+/// The same fields as arrays, one entry per query.
+py::tuple prob_arrays(const std::vector<lm::ProbOut>& out) {
+    const auto nq = static_cast<py::ssize_t>(out.size());
+    py::array_t<double> prob(nq);
+    py::array_t<int64_t> pc(nq), cc(nq), ec(nq), sl(nq);
+    double* p = prob.mutable_data();
+    int64_t *a = pc.mutable_data(), *b = cc.mutable_data(), *c = ec.mutable_data(), *d = sl.mutable_data();
+    for (size_t i = 0; i < out.size(); ++i) {
+        p[i] = out[i].prob;
+        a[i] = static_cast<int64_t>(out[i].prompt_count);
+        b[i] = static_cast<int64_t>(out[i].cont_count);
+        c[i] = static_cast<int64_t>(out[i].end_count);
+        d[i] = static_cast<int64_t>(out[i].suffix_len);
+    }
+    return py::make_tuple(prob, pc, cc, ec, sl);
+}
+
+/// (dist {token: (count, prob)} in ascending tokens, prompt_count, end_count, suffix_len, approx, unit).
+py::tuple ntd_tuple(const lm::NtdOut& o) {
+    py::dict dist;
+    const uint64_t den = o.denom();
+    if (den > 0)
+        for (const auto& tc : o.counts)
+            dist[py::int_(tc.first)] = py::make_tuple(tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
+    return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+}
+
 /// Defines matching_statistics / matching_statistics_many for one engine
 /// class PE (suffix-array or FM); `visit(e, f)` calls f on its typed engine.
 /// Registered once per backend: pybind11 picks the overload by engine type.
@@ -352,7 +384,7 @@ PYBIND11_MODULE(_core, m) {
                         py::gil_scoped_release release;
                         o = infgram ? lm::infgram_prob(x, t.data(), t.size(), nt) : lm::prob(x, t.data(), t.size(), nt);
                     }
-                    return py::make_tuple(o.prob, o.prompt_count, o.cont_count, o.end_count, o.suffix_len);
+                    return prob_tuple(o);
                 });
             },
             py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
@@ -368,13 +400,7 @@ PYBIND11_MODULE(_core, m) {
                         o = infgram ? lm::infgram_ntd(x, t.data(), t.size(), max_support, exact_mode, seed)
                                     : lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed);
                     }
-                    py::dict dist;  // token -> (count, prob), ascending tokens
-                    const uint64_t den = o.denom();
-                    if (den > 0)
-                        for (const auto& tc : o.counts)
-                            dist[py::int_(tc.first)] = py::make_tuple(
-                                tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
-                    return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+                    return ntd_tuple(o);
                 });
             },
             py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
@@ -387,9 +413,7 @@ PYBIND11_MODULE(_core, m) {
                 const size_t nq = check_offsets(flat, offsets);
                 if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
                     throw std::invalid_argument("next must have one token per prompt");
-                py::array_t<double> prob(static_cast<py::ssize_t>(nq));
-                py::array_t<int64_t> pc(static_cast<py::ssize_t>(nq)), cc(static_cast<py::ssize_t>(nq)),
-                    ec(static_cast<py::ssize_t>(nq)), sl(static_cast<py::ssize_t>(nq));
+                py::tuple result;
                 e.visit([&](auto& x) {
                     using Tok = TokOf<decltype(x)>;
                     std::vector<Tok> ft, nt;
@@ -400,18 +424,10 @@ PYBIND11_MODULE(_core, m) {
                         py::gil_scoped_release release;
                         lm::prob_many(x, ft.data(), offsets.data(), nt.data(), nq, infgram, out.data(), n_threads);
                     }
-                    double* p = prob.mutable_data();
-                    int64_t *a = pc.mutable_data(), *b = cc.mutable_data(), *c = ec.mutable_data(), *d = sl.mutable_data();
-                    for (size_t i = 0; i < nq; ++i) {
-                        p[i] = out[i].prob;
-                        a[i] = static_cast<int64_t>(out[i].prompt_count);
-                        b[i] = static_cast<int64_t>(out[i].cont_count);
-                        c[i] = static_cast<int64_t>(out[i].end_count);
-                        d[i] = static_cast<int64_t>(out[i].suffix_len);
-                    }
+                    result = prob_arrays(out);
                     return 0;
                 });
-                return py::make_tuple(prob, pc, cc, ec, sl);
+                return result;
             },
             py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
             py::arg("n_threads") = 0,
@@ -919,7 +935,7 @@ PYBIND11_MODULE(_core, m) {
                         py::gil_scoped_release release;
                         o = fm_lm::prob(x, t.data(), t.size(), nt[0], infgram);
                     }
-                    return py::make_tuple(o.prob, o.prompt_count, o.cont_count, o.end_count, o.suffix_len);
+                    return prob_tuple(o);
                 });
             },
             py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
@@ -931,9 +947,7 @@ PYBIND11_MODULE(_core, m) {
                 const size_t nq = check_flat_offsets(flat, offsets);
                 if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
                     throw std::invalid_argument("next must have one token per prompt");
-                py::array_t<double> prob(static_cast<py::ssize_t>(nq));
-                py::array_t<int64_t> pc(static_cast<py::ssize_t>(nq)), cc(static_cast<py::ssize_t>(nq)),
-                    ec(static_cast<py::ssize_t>(nq)), sl(static_cast<py::ssize_t>(nq));
+                py::tuple result;
                 fv(e, [&](auto& x) {
                     using Tok = typename std::decay_t<decltype(x)>::Tok;
                     std::vector<Tok> ft, nt;
@@ -943,30 +957,15 @@ PYBIND11_MODULE(_core, m) {
                     {
                         py::gil_scoped_release release;
                         const int64_t* o = offsets.data();
-                        std::atomic<size_t> cursor{0};
-                        auto work = [&] {
-                            for (size_t i; (i = cursor.fetch_add(1)) < nq;)
-                                out[i] = fm_lm::prob(x, ft.data() + o[i], static_cast<size_t>(o[i + 1] - o[i]), nt[i],
-                                                     infgram);
-                        };
-                        const int nth = std::max(1, std::min<int>(resolve_threads(n_threads), static_cast<int>(nq)));
-                        std::vector<std::thread> pool;
-                        for (int t = 1; t < nth; ++t) pool.emplace_back(work);
-                        work();
-                        for (auto& th : pool) th.join();
+                        parallel_for(nq, 16, n_threads, [&](size_t i) {
+                            out[i] = fm_lm::prob(x, ft.data() + o[i], static_cast<size_t>(o[i + 1] - o[i]), nt[i],
+                                                 infgram);
+                        });
                     }
-                    double* p = prob.mutable_data();
-                    int64_t *a = pc.mutable_data(), *b = cc.mutable_data(), *c = ec.mutable_data(), *d = sl.mutable_data();
-                    for (size_t i = 0; i < nq; ++i) {
-                        p[i] = out[i].prob;
-                        a[i] = static_cast<int64_t>(out[i].prompt_count);
-                        b[i] = static_cast<int64_t>(out[i].cont_count);
-                        c[i] = static_cast<int64_t>(out[i].end_count);
-                        d[i] = static_cast<int64_t>(out[i].suffix_len);
-                    }
+                    result = prob_arrays(out);
                     return 0;
                 });
-                return py::make_tuple(prob, pc, cc, ec, sl);
+                return result;
             },
             py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
             py::arg("n_threads") = 0, "FM-index batched lm_prob; as on a suffix array.");
@@ -984,13 +983,7 @@ PYBIND11_MODULE(_core, m) {
                         py::gil_scoped_release release;
                         o = fm_lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed, infgram);
                     }
-                    py::dict dist;  // token -> (count, prob), ascending tokens
-                    const uint64_t den = o.denom();
-                    if (den > 0)
-                        for (const auto& tc : o.counts)
-                            dist[py::int_(tc.first)] = py::make_tuple(
-                                tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
-                    return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+                    return ntd_tuple(o);
                 });
             },
             py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,

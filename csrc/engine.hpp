@@ -28,6 +28,26 @@ inline int resolve_threads(int requested) {
 }
 
 /// True when Shard offers the lock-step batched search (SAShard::find_group).
+/// Calls f(i) for every i in [0, n) on up to `threads` threads (0 = all
+/// cores), which take `grain` consecutive indices at a time from an atomic
+/// cursor (dynamic scheduling: a busy core only slows its own share).
+template <class F>
+void parallel_for(size_t n, size_t grain, int threads, F&& f) {
+    if (grain == 0) grain = 1;
+    const size_t chunks = (n + grain - 1) / grain;
+    const int nt = static_cast<int>(std::max<size_t>(1, std::min<size_t>(resolve_threads(threads), chunks)));
+    std::atomic<size_t> cursor{0};
+    auto work = [&] {
+        for (size_t s; (s = cursor.fetch_add(grain)) < n;)
+            for (size_t i = s, e = std::min(n, s + grain); i < e; ++i) f(i);
+    };
+    if (nt <= 1) { work(); return; }
+    std::vector<std::thread> pool;
+    for (int t = 1; t < nt; ++t) pool.emplace_back(work);
+    work();
+    for (auto& th : pool) th.join();
+}
+
 template <class Shard, class = void>
 struct has_find_group : std::false_type {};
 template <class Shard>

@@ -80,13 +80,37 @@ template <class Tok>
 inline void write(const std::vector<Quad>& qs, size_t l, const lm::ScoreOut& o, size_t i) {
     uint64_t cont = 0;
     for (const Quad& q : qs) cont += q.cont.size();
-    const uint64_t den = denom<Tok>(qs);
-    o.suffix_len[i] = static_cast<int64_t>(l);
-    o.cont_count[i] = static_cast<int64_t>(cont);
-    o.denom[i] = static_cast<int64_t>(den);
-    if (den == 0) o.logprob[i] = std::numeric_limits<double>::quiet_NaN();
-    else if (cont == 0) o.logprob[i] = -std::numeric_limits<double>::infinity();
-    else o.logprob[i] = std::log(static_cast<double>(cont)) - std::log(static_cast<double>(den));
+    o.set(i, l, cont, denom<Tok>(qs));
+}
+
+/// The context of a query q[0, m) with the ranges of `next` after it, per
+/// shard: the whole of q (infgram = false), or its longest suffix with a next
+/// token in the corpus (at most `cap` tokens). Returns the context length.
+template <class Tok>
+size_t context(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, Tok next, bool infgram, size_t cap,
+               std::vector<Quad>& cur) {
+    const size_t S = e.n_shards();
+    cur.resize(S);
+    for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), next);
+    size_t l = 0;
+    if (!infgram) {
+        for (; l < m; ++l)
+            for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], q[m - 1 - l]);
+        return l;
+    }
+    if (denom<Tok>(cur) == 0) return 0;
+    std::vector<Quad> nxt(S);
+    const size_t top = std::min(m, cap);
+    while (l < top) {
+        for (size_t s = 0; s < S; ++s) {
+            nxt[s] = cur[s];
+            prepend(e.shard(s), nxt[s], q[m - 1 - l]);
+        }
+        if (denom<Tok>(nxt) == 0) break;
+        cur.swap(nxt);
+        ++l;
+    }
+    return l;
 }
 
 /// Scores x[a, b) of one sequence (contexts may reach back to x[0]).
@@ -94,28 +118,11 @@ inline void write(const std::vector<Quad>& qs, size_t l, const lm::ScoreOut& o, 
 template <class Tok>
 void score_range(const ShardedEngine<FMShard<Tok>>& e, const Tok* x, size_t a, size_t b, size_t n,
                  const lm::ScoreOut& o) {
-    const size_t S = e.n_shards();
-    std::vector<Quad> cur(S), nxt(S);
+    std::vector<Quad> cur;
     size_t prev = a;  // cap for the first position of a chunk: no previous context
     for (size_t i = a; i < b; ++i) {
-        for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), x[i]);
-        size_t l = 0;
-        if (n >= 1) {
-            const size_t ctx = std::min(n - 1, i);
-            for (; l < ctx; ++l)
-                for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], x[i - 1 - l]);
-        } else if (denom<Tok>(cur) > 0) {
-            const size_t cap = std::min(i, i == a ? i : prev + 1);
-            while (l < cap) {
-                for (size_t s = 0; s < S; ++s) {
-                    nxt[s] = cur[s];
-                    prepend(e.shard(s), nxt[s], x[i - 1 - l]);
-                }
-                if (denom<Tok>(nxt) == 0) break;
-                cur.swap(nxt);
-                ++l;
-            }
-        }
+        const size_t l = n >= 1 ? context(e, x + i - std::min(n - 1, i), std::min(n - 1, i), x[i], false, 0, cur)
+                                : context(e, x, i, x[i], true, i == a ? i : prev + 1, cur);
         write<Tok>(cur, l, o, i);
         prev = l;
     }
@@ -126,24 +133,8 @@ void score_range(const ShardedEngine<FMShard<Tok>>& e, const Tok* x, size_t a, s
 /// probability of `next`; lm::prob / lm::infgram_prob semantics.
 template <class Tok>
 lm::ProbOut prob(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, Tok next, bool infgram) {
-    const size_t S = e.n_shards();
-    std::vector<Quad> cur(S), nxt(S);
-    for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), next);
-    size_t l = 0;
-    if (!infgram) {
-        for (; l < m; ++l)
-            for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], q[m - 1 - l]);
-    } else if (denom<Tok>(cur) > 0) {
-        while (l < m) {
-            for (size_t s = 0; s < S; ++s) {
-                nxt[s] = cur[s];
-                prepend(e.shard(s), nxt[s], q[m - 1 - l]);
-            }
-            if (denom<Tok>(nxt) == 0) break;
-            cur.swap(nxt);
-            ++l;
-        }
-    }
+    std::vector<Quad> cur;
+    const size_t l = context(e, q, m, next, infgram, m, cur);
     lm::ProbOut o;
     uint64_t occ = 0, end = 0;
     for (const Quad& x : cur) {
@@ -174,23 +165,8 @@ template <class Tok>
 lm::NtdOut ntd(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, uint64_t max_support, int exact_mode,
                uint64_t seed, bool infgram) {
     const size_t S = e.n_shards();
-    std::vector<Quad> cur(S), nxt(S);
-    for (size_t s = 0; s < S; ++s) cur[s] = start(e.shard(s), Tok(0));
-    size_t l = 0;
-    if (!infgram) {
-        for (; l < m; ++l)
-            for (size_t s = 0; s < S; ++s) prepend(e.shard(s), cur[s], q[m - 1 - l]);
-    } else if (denom<Tok>(cur) > 0) {
-        while (l < m) {
-            for (size_t s = 0; s < S; ++s) {
-                nxt[s] = cur[s];
-                prepend(e.shard(s), nxt[s], q[m - 1 - l]);
-            }
-            if (denom<Tok>(nxt) == 0) break;
-            cur.swap(nxt);
-            ++l;
-        }
-    }
+    std::vector<Quad> cur;
+    const size_t l = context(e, q, m, Tok(0), infgram, m, cur);
     lm::NtdOut o;
     uint64_t occ = 0, end = 0, max_occ = 0;
     for (const Quad& x : cur) {
@@ -246,24 +222,13 @@ void score_many(const ShardedEngine<FMShard<Tok>>& e, const Tok* flat, const int
         const size_t len = static_cast<size_t>(offsets[s + 1] - offsets[s]);
         for (size_t c = 0; c < len; c += kChunk) items.emplace_back(s, c);
     }
-    std::atomic<size_t> cursor{0};
-    auto work = [&] {
-        for (;;) {
-            const size_t k = cursor.fetch_add(1);
-            if (k >= items.size()) break;
-            const size_t s = items[k].first, c = items[k].second;
-            const size_t base = static_cast<size_t>(offsets[s]);
-            const size_t len = static_cast<size_t>(offsets[s + 1]) - base;
-            const lm::ScoreOut so{o.logprob + base, o.suffix_len + base, o.cont_count + base, o.denom + base};
-            score_range(e, flat + base, c, std::min(len, c + kChunk), n, so);
-        }
-    };
-    const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(items.size())));
-    if (nt <= 1) { work(); return; }
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    parallel_for(items.size(), 1, threads, [&](size_t k) {
+        const size_t s = items[k].first, c = items[k].second;
+        const size_t base = static_cast<size_t>(offsets[s]);
+        const size_t len = static_cast<size_t>(offsets[s + 1]) - base;
+        const lm::ScoreOut so{o.logprob + base, o.suffix_len + base, o.cont_count + base, o.denom + base};
+        score_range(e, flat + base, c, std::min(len, c + kChunk), n, so);
+    });
 }
 
 }  // namespace fm_lm

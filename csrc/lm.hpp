@@ -354,6 +354,16 @@ struct ScoreOut {
     int64_t* suffix_len;  // context length used
     int64_t* cont_count;  // count(context + x[i])
     int64_t* denom;       // occurrences of the context with a next token
+
+    /// Writes position i's score: log(cont / den), -inf if cont == 0, NaN if den == 0.
+    void set(size_t i, size_t d, uint64_t cont, uint64_t den) const {
+        suffix_len[i] = static_cast<int64_t>(d);
+        cont_count[i] = static_cast<int64_t>(cont);
+        denom[i] = static_cast<int64_t>(den);
+        if (den == 0) logprob[i] = std::numeric_limits<double>::quiet_NaN();
+        else if (cont == 0) logprob[i] = -std::numeric_limits<double>::infinity();
+        else logprob[i] = std::log(static_cast<double>(cont)) - std::log(static_cast<double>(den));
+    }
 };
 
 template <class Tok>
@@ -366,13 +376,7 @@ inline void write_score(const Engine<Tok>& e, const std::vector<Range>& rr, size
         next[s] = refine(e.shard(s), rr[s], d, t);
         cont += next[s].size();
     }
-    const uint64_t den = c.denom();
-    o.suffix_len[i] = static_cast<int64_t>(d);
-    o.cont_count[i] = static_cast<int64_t>(cont);
-    o.denom[i] = static_cast<int64_t>(den);
-    if (den == 0) o.logprob[i] = std::numeric_limits<double>::quiet_NaN();
-    else if (cont == 0) o.logprob[i] = -std::numeric_limits<double>::infinity();
-    else o.logprob[i] = std::log(static_cast<double>(cont)) - std::log(static_cast<double>(den));
+    o.set(i, d, cont, c.denom());
 }
 
 /// ∞-gram scores of x[a, b) given the whole prefix x[0, i) of each position
@@ -420,52 +424,26 @@ inline void score_many(const Engine<Tok>& e, const Tok* flat, const int64_t* off
         size_t len = static_cast<size_t>(offsets[s + 1] - offsets[s]);
         for (size_t c = 0; c < len; c += kChunk) items.emplace_back(s, c);
     }
-    std::atomic<size_t> cursor{0};
-    auto work = [&] {
-        for (;;) {
-            size_t k = cursor.fetch_add(1);
-            if (k >= items.size()) break;
-            const size_t s = items[k].first, c = items[k].second;
-            const size_t base = static_cast<size_t>(offsets[s]);
-            const size_t len = static_cast<size_t>(offsets[s + 1]) - base;
-            const size_t end = std::min(len, c + kChunk);
-            ScoreOut so{o.logprob + base, o.suffix_len + base, o.cont_count + base, o.denom + base};
-            if (n == 0) infgram_score_range(e, flat + base, c, end, so);
-            else ngram_score_range(e, flat + base, c, end, n, so);
-        }
-    };
-    const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(items.size())));
-    if (nt <= 1) { work(); return; }
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    parallel_for(items.size(), 1, threads, [&](size_t k) {
+        const size_t s = items[k].first, c = items[k].second;
+        const size_t base = static_cast<size_t>(offsets[s]);
+        const size_t len = static_cast<size_t>(offsets[s + 1]) - base;
+        const size_t end = std::min(len, c + kChunk);
+        ScoreOut so{o.logprob + base, o.suffix_len + base, o.cont_count + base, o.denom + base};
+        if (n == 0) infgram_score_range(e, flat + base, c, end, so);
+        else ngram_score_range(e, flat + base, c, end, n, so);
+    });
 }
 
 /// Many (prompt, next) pairs: n-gram (infgram = false) or ∞-gram probabilities.
 template <class Tok>
 inline void prob_many(const Engine<Tok>& e, const Tok* flat, const int64_t* offsets, const Tok* next, size_t nq,
                       bool infgram, ProbOut* out, int threads) {
-    std::atomic<size_t> cursor{0};
-    constexpr size_t kGrain = 64;
-    auto work = [&] {
-        for (;;) {
-            size_t s0 = cursor.fetch_add(kGrain);
-            if (s0 >= nq) break;
-            size_t s1 = std::min(nq, s0 + kGrain);
-            for (size_t i = s0; i < s1; ++i) {
-                const Tok* q = flat + offsets[i];
-                size_t m = static_cast<size_t>(offsets[i + 1] - offsets[i]);
-                out[i] = infgram ? infgram_prob(e, q, m, next[i]) : prob(e, q, m, next[i]);
-            }
-        }
-    };
-    const int nt = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nq / 64 + 1)));
-    if (nt <= 1) { work(); return; }
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nt; ++t) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    parallel_for(nq, 64, threads, [&](size_t i) {
+        const Tok* q = flat + offsets[i];
+        const size_t m = static_cast<size_t>(offsets[i + 1] - offsets[i]);
+        out[i] = infgram ? infgram_prob(e, q, m, next[i]) : prob(e, q, m, next[i]);
+    });
 }
 
 }  // namespace lm

@@ -188,32 +188,21 @@ template <class Shard>
 void matching_statistics_many(const ShardedEngine<Shard>& e, const int64_t* flat, const int64_t* offsets, size_t nt,
                               bool with_occurrence, uint64_t* length, uint64_t* count, int64_t* doc,
                               int64_t* offset, int threads) {
-    const int nth = std::max(1, std::min<int>(resolve_threads(threads), static_cast<int>(nt)));
-    std::atomic<size_t> cursor{0};
     using Tok = typename Shard::Token;
-    auto work = [&] {
-        std::vector<Tok> buf;
-        MatchStats ms;
-        for (;;) {
-            const size_t k = cursor.fetch_add(1);
-            if (k >= nt) break;
-            const size_t a = static_cast<size_t>(offsets[k]), b = static_cast<size_t>(offsets[k + 1]);
-            buf.resize(b - a);
-            for (size_t x = a; x < b; ++x) buf[x - a] = static_cast<Tok>(flat[x]);
-            matching_statistics(e, buf.data(), buf.size(), with_occurrence, ms);
-            for (size_t x = 0; x < b - a; ++x) {
-                length[a + x] = ms.length[x];
-                count[a + x] = ms.count[x];
-                doc[a + x] = ms.doc[x];
-                offset[a + x] = ms.offset[x];
-            }
+    parallel_for(nt, 1, threads, [&](size_t k) {
+        thread_local std::vector<Tok> buf;
+        thread_local MatchStats ms;
+        const size_t a = static_cast<size_t>(offsets[k]), b = static_cast<size_t>(offsets[k + 1]);
+        buf.resize(b - a);
+        for (size_t x = a; x < b; ++x) buf[x - a] = static_cast<Tok>(flat[x]);
+        matching_statistics(e, buf.data(), buf.size(), with_occurrence, ms);
+        for (size_t x = 0; x < b - a; ++x) {
+            length[a + x] = ms.length[x];
+            count[a + x] = ms.count[x];
+            doc[a + x] = ms.doc[x];
+            offset[a + x] = ms.offset[x];
         }
-    };
-    if (nth == 1) { work(); return; }
-    std::vector<std::thread> pool;
-    for (int t = 1; t < nth; ++t) pool.emplace_back(work);
-    work();
-    for (auto& th : pool) th.join();
+    });
 }
 
 }  // namespace infinigram

@@ -37,9 +37,6 @@ __all__ = [
     "perplexity",
 ]
 
-
-def perplexity(*args, **kwargs):  # noqa: D401 - thin lazy wrapper
-    """See :func:`infinigram.analysis.perplexity.perplexity` (imported lazily)."""
-    from .perplexity import perplexity as _p
-
-    return _p(*args, **kwargs)
+# Imported after the other names: importing the submodule binds the package
+# attribute `perplexity` to it, and this rebinds it to the function.
+from .perplexity import perplexity  # noqa: E402
