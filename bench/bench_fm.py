@@ -76,6 +76,17 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     man = json.loads((Path(args.sa_index) / "index.json").read_text())
+    if len(man["shards"]) > 1:  # auto sharding split it: compare on the whole text, one shard
+        one = out / "sa_index_1shard"
+        if not (one / "index.json").exists():
+            print(f"{args.sa_index} has {len(man['shards'])} shards; building a one-shard SA index at {one}")
+            # in a child process: a child's ru_maxrss starts at its parent's RSS (fork + exec), so a
+            # big parent would inflate every later peak-memory measurement
+            subprocess.run([sys.executable, "-c", "import sys, infinigram; infinigram.build(sys.argv[1], sys.argv[2], "
+                            "shard_size=None, overwrite=True, progress=False)", args.corpus, str(one)],
+                           env=child_env(), check=True)
+        args.sa_index = str(one)
+        man = json.loads((one / "index.json").read_text())
     sh = man["shards"][0]
     sd = Path(args.sa_index) / sh["dir"]
     tokens, sa, docs_path = sd / "tokens.bin", sd / "sa.bin", sd / "doc_offsets.bin"
@@ -185,9 +196,13 @@ def main() -> None:
         ratio = f"{b / a:.2f}x" if (b is not None and a) else "-"
         print(f"{name:24s} {fmt.format(a):>12s} {bs:>12s} {ratio:>10s}")
     row("size / text", ours_size / text_bytes, res["sdsl_build"]["bytes"] / text_bytes if s else None, "{:.4f}")
-    row("build s", res["ours_build"]["wall_s"], res["sdsl_build"]["wall_s"] if s else None)
-    row("build peak RSS MB", res["ours_build"]["peak_rss"] / 1e6, res["sdsl_build"]["peak_rss"] / 1e6 if s else None,
+    row("FM step build s", res["ours_build"]["wall_s"], res["sdsl_build"]["wall_s"] if s else None)
+    row("FM step peak RSS MB", res["ours_build"]["peak_rss"] / 1e6, res["sdsl_build"]["peak_rss"] / 1e6 if s else None,
         "{:.0f}")
+    if "ours_e2e" in res:  # infinigram build --backend fm (JSONL -> index, default auto sharding) vs SDSL's build
+        row("e2e build s", res["ours_e2e"]["wall_s"], res["sdsl_build"]["wall_s"] if s else None)
+        row("e2e build peak RSS MB", res["ours_e2e"]["peak_rss"] / 1e6,
+            res["sdsl_build"]["peak_rss"] / 1e6 if s else None, "{:.0f}")
     for L in LENGTHS:
         row(f"count {L:3d} B (µs)", ours["count_us"][str(L)], s["count_us"][str(L)] if s else None)
     row("locate µs/occ", ours["locate_us_per_occ"], s["locate_us_per_occ"] if s else None)

@@ -7,7 +7,9 @@
 //  1. alphabet: the distinct tokens, renamed to dense codes in token order;
 //  2. one pass over the SA (read in chunks, split across threads by rank
 //     range): BWT codes, the rows of sampled positions (pos % sa_sample == 0)
-//     with pos / sa_sample, and the rows of positions pos % isa_sample == 0;
+//     with pos / sa_sample; then the ISA samples: for each multiple of
+//     isa_sample, the index of the SA sample at the first sampled position
+//     at or after it (inverting the sample permutation; no row stored twice);
 //  3. the Huffman-shaped wavelet tree of the BWT (RRR bit vectors), built on
 //     `threads` threads;
 //  4. the three files (fsync'd).
@@ -59,7 +61,6 @@ void build_typed(const Tok* T, uint64_t n, const std::string& sa_path, int w, co
     // ---- 2. one pass over the SA
     std::vector<Code> bwt(n + 1);
     bwt[0] = code_of(T[n - 1]);  // row 0: the suffix at n
-    std::vector<uint64_t> isa(n / t + 1, 0);
     std::vector<Samples> part(threads);
     std::vector<uint64_t> primary_of(threads, UINT64_MAX);
     std::vector<std::vector<uint64_t>> counts(threads, std::vector<uint64_t>(sigma, 0));
@@ -85,7 +86,12 @@ void build_typed(const Tok* T, uint64_t n, const std::string& sa_path, int w, co
                     if (std::fread(buf.data(), 1, bytes, f.get()) != bytes)
                         throw std::runtime_error("short read in " + sa_path);
                     const uint8_t* p = buf.data();
+                    constexpr uint64_t kAhead = 32;  // T[SA[k] - 1] is a random read: prefetch it ahead
                     for (uint64_t k = r; k < e; ++k, p += w) {
+                        if (k + kAhead < e) {
+                            const uint64_t ahead = load_le(p + kAhead * w, w);
+                            __builtin_prefetch(T + (ahead ? ahead - 1 : 0));
+                        }
                         const uint64_t pos = load_le(p, w);
                         const uint64_t row = k + 1;
                         if (pos >= n) throw std::runtime_error(sa_path + ": entry out of range");
@@ -101,7 +107,6 @@ void build_typed(const Tok* T, uint64_t n, const std::string& sa_path, int w, co
                             sp.mark_rows.push_back(row);
                             sp.mark_vals.push_back(pos / s);
                         }
-                        if (pos % t == 0) isa[pos / t] = row;
                     }
                     done += e - r;
                     if (th == 0 && tick) tick(0.5 * static_cast<double>(done.load()) / static_cast<double>(n));
@@ -142,7 +147,17 @@ void build_typed(const Tok* T, uint64_t n, const std::string& sa_path, int w, co
         all.mark_vals.insert(all.mark_vals.end(), sp.mark_vals.begin(), sp.mark_vals.end());
         sp = Samples();
     }
-    if (n % t == 0) isa[n / t] = 0;
+    // ISA samples: for k = 0 .. n / t, the index (in row order) of the SA sample at the
+    // smallest sampled position >= k * t, i.e. ceil(k t / s) * s (0 when that is >= n:
+    // extraction starts at row 0 = position n then)
+    std::vector<uint64_t> isa(n / t + 1, 0);
+    for (uint64_t idx = 0; idx < all.mark_vals.size(); ++idx) {
+        const uint64_t v = all.mark_vals[idx];
+        if (v * s >= n) continue;
+        // k with ceil(k t / s) == v:  (v - 1) s < k t <= v s
+        uint64_t k = v == 0 ? 0 : ((v - 1) * s) / t + 1;
+        for (; k * t <= v * s && k < isa.size(); ++k) isa[k] = idx;
+    }
     // drop the primary row: the tree holds n symbols
     std::memmove(bwt.data() + primary, bwt.data() + primary + 1, (n - primary) * sizeof(Code));
     bwt.resize(n);
@@ -173,7 +188,7 @@ void build_typed(const Tok* T, uint64_t n, const std::string& sa_path, int w, co
     {
         Blob b;
         b.put_u64(t);
-        PackedInts(isa, bits_for(n)).save(b);
+        PackedInts(isa, bits_for(all.mark_vals.size())).save(b);
         b.write_file(fm_isa_path);
     }
     if (tick) tick(1.0);

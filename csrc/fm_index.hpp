@@ -16,9 +16,12 @@
 //   find(q)     backward search: |q| rank pairs; rows [lo, hi) = SA ranks [lo-1, hi-1)
 //   locate(row) LF-walk to a sampled row (positions divisible by sa_sample are
 //               sampled; their rows are an Elias–Fano set) -> < sa_sample steps
-//   extract     start at the ISA sample of the next multiple of isa_sample
-//               at or after `end` (or at row 0 = position n), LF-walk back;
-//               several such chains run interleaved to overlap cache misses
+//   extract     one LF walk per isa_sample tokens, each from the row of the
+//               first sampled position at or after its end (the ISA sample
+//               names that SA sample; past the last one, row 0 = position n);
+//               16 walks advance in lock step (batched wavelet-tree descents
+//               whose rank stages overlap their cache misses), and long
+//               ranges split their walks over threads
 //
 // Files (docs/FORMAT.md, "FM-index backend"): fm.bin (header, alphabet, C,
 // wavelet tree of the BWT), fm_sa.bin (SA samples), fm_isa.bin (ISA samples);
@@ -44,7 +47,7 @@
 namespace infinigram {
 
 constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
-constexpr uint64_t kFMVersion = 1;
+constexpr uint64_t kFMVersion = 2;  // 2: context-coded RRR classes, ISA samples as SA-sample indices
 
 using FMWavelet = HuffmanWaveletTree<RRRVector>;
 
@@ -107,7 +110,10 @@ public:
         : fm_(fm_path), sa_(sa_path), isa_(isa_path), docs_(doc_offsets_path) {
         BlobReader r(fm_.data(), fm_.size(), fm_path);
         if (r.get_u64() != kFMMagic) throw std::invalid_argument(fm_path + ": not an infinigram FM-index file");
-        if (r.get_u64() > kFMVersion) throw std::invalid_argument(fm_path + ": FM-index file version too new");
+        const uint64_t ver = r.get_u64();
+        if (ver != kFMVersion)
+            throw std::invalid_argument(fm_path + ": FM-index file version " + std::to_string(ver) + " (this build reads " +
+                                        std::to_string(kFMVersion) + "; rebuild the index)");
         if (r.get_u64() != sizeof(Tok)) throw std::invalid_argument(fm_path + ": token width differs from the index's");
         n_ = r.get_u64();
         primary_ = r.get_u64();
@@ -206,48 +212,39 @@ public:
     /// SA[rank] (as SAShard::suffix_at).
     uint64_t suffix_at(uint64_t rank) const { return locate_row(rank + 1); }
 
-    /// Tokens [start, end) of the shard into out (end <= n).
-    void extract(uint64_t start, uint64_t end, Tok* out) const {
+    /// (row, position) of the sampled position nearest at or after pos (pos <= n):
+    /// the ISA sample of ceil(pos / isa_sample) names an SA sample (by index);
+    /// past the last one, row 0 = position n.
+    std::pair<uint64_t, uint64_t> start_row(uint64_t pos) const {
+        const uint64_t k = (pos + isa_sample_ - 1) / isa_sample_;
+        const uint64_t q = (k * isa_sample_ + sa_sample_ - 1) / sa_sample_ * sa_sample_;
+        if (q >= n_) return {0, n_};
+        return {marks_.select(isa_samples_[k]), q};
+    }
+
+    /// Tokens [start, end) of the shard into out (end <= n): LF walks cut at
+    /// the ISA samples, `kGroup` chains interleaved (their cache misses
+    /// overlap), chains split over `threads` threads for long ranges.
+    void extract(uint64_t start, uint64_t end, Tok* out, int threads = 1) const {
         if (start >= end) return;
         const uint64_t t = isa_sample_;
-        // chains: [a, b) pieces cut at multiples of t; each starts at the row of b
-        struct Chain { uint64_t row, pos, stop; };
+        // chains: pieces [a, b) cut at multiples of t, each walked back from the row of b
         std::vector<Chain> chains;
         uint64_t b = end;
         while (b > start) {
             uint64_t a = (b - 1) / t * t;  // largest multiple of t below b
             if (a < start) a = start;
-            chains.push_back(Chain{0, b, a});
+            chains.push_back(Chain{0, b, a, 0});
             b = a;
         }
-        for (auto& ch : chains) {  // row of position ch.pos: next sample at or after it
-            uint64_t p = (ch.pos + t - 1) / t * t;
-            uint64_t row;
-            if (p >= n_) { p = n_; row = 0; }
-            else row = isa_samples_[p / t];
-            while (p > ch.pos) { row = lf(row).second; --p; }
-            ch.row = row;
-        }
-        // interleave up to G chains: independent LF walks overlap their cache misses
-        constexpr size_t G = 16;
-        for (size_t g0 = 0; g0 < chains.size(); g0 += G) {
-            const size_t g1 = std::min(chains.size(), g0 + G);
-            bool more = true;
-            while (more) {
-                more = false;
-                for (size_t i = g0; i < g1; ++i) {
-                    Chain& ch = chains[i];
-                    if (ch.pos <= ch.stop) continue;
-                    auto cr = lf(ch.row);
-                    out[--ch.pos - start] = token_of(cr.first);
-                    ch.row = cr.second;
-                    if (ch.pos > ch.stop) {
-                        more = true;
-                        wt_.bits().prefetch(ch.row);
-                    }
-                }
-            }
-        }
+        threads = std::max(1, std::min<int>(threads, static_cast<int>(chains.size() / 8)));  // >= 8 walks (512 tokens at I = 64) per thread
+        if (threads == 1) { walk(chains.data(), chains.size(), start, out); return; }
+        std::vector<std::thread> pool;
+        const size_t nc = chains.size();
+        for (int th = 1; th < threads; ++th)
+            pool.emplace_back([&, th] { walk(chains.data() + nc * th / threads, nc * (th + 1) / threads - nc * th / threads, start, out); });
+        walk(chains.data(), nc / threads, start, out);
+        for (auto& x : pool) x.join();
     }
 
     /// Distinct next codes of rows [lo, hi) ... (for LM queries): f(code, lo', hi') rows of c·w.
@@ -269,6 +266,47 @@ public:
     uint64_t bytes() const { return fm_.size() + sa_.size() + isa_.size(); }
 
 private:
+    static constexpr size_t kGroup = 16;
+    struct Chain { uint64_t row, pos, stop, at; };  // at: the position of row (phase 0)
+    /// LF of g rows at once (none the primary): codes of BWT[row] and the rows of pos - 1.
+    void lf_batch(const uint64_t* rows, size_t g, uint64_t* code, uint64_t* next) const {
+        uint64_t idx[kGroup];
+        for (size_t a = 0; a < g; ++a) idx[a] = rows[a] - (rows[a] > primary_);
+        wt_.access_rank_batch(idx, g, code, next);
+        for (size_t a = 0; a < g; ++a) next[a] += C_[code[a]];
+    }
+    /// Walks chains [c, c + nc), kGroup at a time in lock step (batched LF):
+    /// first from their samples to the piece ends, then down the pieces.
+    void walk(Chain* c, size_t nc, uint64_t start, Tok* out) const {
+        uint64_t rows[kGroup], code[kGroup], next[kGroup];
+        size_t act[kGroup];
+        for (size_t g0 = 0; g0 < nc; g0 += kGroup) {
+            const size_t g1 = std::min(nc, g0 + kGroup);
+            for (size_t i = g0; i < g1; ++i) {  // starting rows: samples at or after the piece ends
+                auto rp = start_row(c[i].pos);
+                c[i].row = rp.first;
+                c[i].at = rp.second;
+            }
+            for (int phase = 0; phase < 2; ++phase) {
+                for (;;) {
+                    size_t na = 0;
+                    for (size_t i = g0; i < g1; ++i) {
+                        const bool go = phase == 0 ? c[i].at > c[i].pos : c[i].pos > c[i].stop;
+                        if (go) { act[na] = i; rows[na++] = c[i].row; }
+                    }
+                    if (!na) break;
+                    lf_batch(rows, na, code, next);
+                    for (size_t q = 0; q < na; ++q) {
+                        Chain& ch = c[act[q]];
+                        ch.row = next[q];
+                        if (phase == 0) --ch.at;
+                        else out[--ch.pos - start] = token_of(code[q]);
+                    }
+                }
+            }
+        }
+    }
+
     MappedFile fm_, sa_, isa_, docs_;
     uint64_t n_ = 0, primary_ = 0, n_docs_ = 0, sa_sample_ = 0, isa_sample_ = 0;
     Array<uint32_t> alphabet_;

@@ -26,7 +26,7 @@ namespace infinigram {
 namespace build_detail {
 
 template <class Idx>
-void write_packed(const Idx* SA, uint64_t n, int w, const std::string& path) {
+void write_packed(const Idx* SA, uint64_t n, int w, const std::string& path, bool durable = true) {
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
     if (!f) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
     if (static_cast<size_t>(w) == sizeof(Idx)) {
@@ -48,7 +48,7 @@ void write_packed(const Idx* SA, uint64_t n, int w, const std::string& path) {
                 throw std::runtime_error("write failed for " + path + ": " + std::strerror(errno));
         }
     }
-    if (std::fflush(f.get()) != 0 || ::fsync(::fileno(f.get())) != 0)
+    if (std::fflush(f.get()) != 0 || (durable && ::fsync(::fileno(f.get())) != 0))
         throw std::runtime_error("write failed for " + path + ": " + std::strerror(errno));
 }
 
@@ -78,29 +78,30 @@ private:
 
 template <class Char, class Idx>
 void build_typed(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w,
-                 const sais_detail::Tick& tick) {
+                 const sais_detail::Tick& tick, bool durable) {
     // Uninitialised on purpose: SA-IS writes every entry before reading it.
     // (Building in place in a MAP_SHARED output file was measured slower:
     // writeback of randomly dirtied pages during construction.)
     HugeBuffer<Idx> SA(n);
     suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), SA.data(), tick);
-    write_packed<Idx>(SA.data(), n, w, sa_path);
+    write_packed<Idx>(SA.data(), n, w, sa_path, durable);
 }
 
 template <class Char>
 void build_any_idx(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w,
-                   const sais_detail::Tick& tick) {
+                   const sais_detail::Tick& tick, bool durable = true) {
     if (n < (uint64_t(1) << 31) - 2)
-        build_typed<Char, int32_t>(T, n, K, sa_path, w, tick);
+        build_typed<Char, int32_t>(T, n, K, sa_path, w, tick, durable);
     else
-        build_typed<Char, int64_t>(T, n, K, sa_path, w, tick);
+        build_typed<Char, int64_t>(T, n, K, sa_path, w, tick, durable);
 }
 
 }  // namespace build_detail
 
 /// Builds `sa_path` from `tokens_path`; returns the pointer width in bytes.
+/// durable = false skips the fsync (a temporary SA, e.g. for the FM-index build).
 inline int build_suffix_array_file(const std::string& tokens_path, const std::string& sa_path, int token_width,
-                                   const sais_detail::Tick& tick) {
+                                   const sais_detail::Tick& tick, bool durable = true) {
     if (token_width != 1 && token_width != 2 && token_width != 4)
         throw std::invalid_argument("token_width must be 1, 2 or 4, got " + std::to_string(token_width));
     MappedFile f(tokens_path);
@@ -111,10 +112,10 @@ inline int build_suffix_array_file(const std::string& tokens_path, const std::st
     const int w = ptr_width_for(n);
     f.advise(MADV_WILLNEED);
     if (token_width == 1) {
-        build_detail::build_any_idx<uint8_t>(f.data(), n, 256, sa_path, w, tick);
+        build_detail::build_any_idx<uint8_t>(f.data(), n, 256, sa_path, w, tick, durable);
     } else if (token_width == 2) {
         build_detail::build_any_idx<uint16_t>(reinterpret_cast<const uint16_t*>(f.data()), n, 65536, sa_path, w,
-                                              tick);
+                                              tick, durable);
     } else {
         const uint32_t* src = reinterpret_cast<const uint32_t*>(f.data());
         const uint32_t sep = separator_of<uint32_t>();
@@ -139,7 +140,7 @@ inline int build_suffix_array_file(const std::string& tokens_path, const std::st
                 T[i] = static_cast<uint32_t>(std::lower_bound(vals.begin(), vals.end(), T[i]) - vals.begin());
             K = vals.size();
         }
-        build_detail::build_any_idx<uint32_t>(T, n, K, sa_path, w, tick);
+        build_detail::build_any_idx<uint32_t>(T, n, K, sa_path, w, tick, durable);
     }
     return w;
 }

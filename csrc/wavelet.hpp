@@ -10,6 +10,8 @@
 //   rank(c, i)            occurrences of c in [0, i)
 //   rank2(c, i, j)        rank(c, i) and rank(c, j) in one descent
 //   access(i) / access_rank(i) -> (s[i], rank(s[i], i))    one descent
+//   access_rank_batch(idx, g, ...)  g descents level by level, each level one
+//                         batched rank (BV::rank_access_batch)
 //   select(c, k)          position of the k-th (0-based) c
 //   distinct(i, j, f)     f(c, rank(c, i), rank(c, j)) for every c in s[i, j),
 //                         ascending tree order (not symbol order)
@@ -135,20 +137,36 @@ public:
             }
             uint64_t* W = words.data();
             run(threads, [&](int t) {
+                // Runs of equal symbols (frequent in a BWT) append a run of equal bits per node.
+                // Words wholly inside this thread's range of a node are written plainly; the
+                // partial words at the ends (shared with a neighbour thread) by atomic OR.
                 std::vector<uint64_t>& pos = cur[t];
-                std::vector<uint64_t> buf(ni, 0);
-                for (uint64_t i = n * t / threads; i < n * (t + 1) / threads; ++i) {
+                std::vector<uint64_t> buf(ni, 0);  // the node's current partial word
+                const uint64_t i1 = n * (t + 1) / threads;
+                for (uint64_t i = n * t / threads; i < i1;) {
                     const uint64_t c = s[i];
+                    uint64_t j = i + 1;
+                    while (j < i1 && s[j] == c) ++j;
+                    const uint64_t R = j - i;
+                    i = j;
                     const int L = clen[c];
                     const uint64_t cd = code[c];
                     int32_t v = 0;
                     for (int d = L - 1; d >= 0; --d) {
                         const uint64_t b = (cd >> d) & 1;
-                        const uint64_t p = pos[v]++;
-                        buf[v] |= b << (p & 63);
-                        if ((p & 63) == 63) {
+                        const uint64_t p = pos[v];
+                        pos[v] += R;
+                        const int sh = static_cast<int>(p & 63);
+                        if (sh + R < 64) {  // stays inside the current word
+                            if (b) buf[v] |= ((uint64_t(1) << R) - 1) << sh;
+                        } else {
+                            if (b) buf[v] |= ~uint64_t(0) << sh;
                             if (buf[v]) __atomic_fetch_or(&W[p >> 6], buf[v], __ATOMIC_RELAXED);
                             buf[v] = 0;
+                            uint64_t rem = R - static_cast<uint64_t>(64 - sh), w = (p >> 6) + 1;
+                            for (; rem >= 64; rem -= 64, ++w)
+                                if (b) W[w] = ~uint64_t(0);
+                            if (b && rem) buf[v] = (uint64_t(1) << rem) - 1;
                         }
                         v = child[2 * v + b];
                     }
@@ -243,6 +261,35 @@ public:
         }
     }
     uint64_t access(uint64_t i) const { return access_rank(i).first; }
+    /// access_rank of g positions together (g <= BV::kMaxBatch): the walks descend
+    /// level by level, each level one batched rank of the bit vector.
+    void access_rank_batch(const uint64_t* idx, size_t g, uint64_t* sym, uint64_t* rnk) const {
+        if (child_.size() == 0) {
+            for (size_t a = 0; a < g; ++a) { sym[a] = static_cast<uint64_t>(single_); rnk[a] = idx[a]; }
+            return;
+        }
+        constexpr size_t M = BV::kMaxBatch;
+        int32_t v[M];
+        uint64_t i[M], p[M], r1[M];
+        int b[M];
+        size_t act[M], na = g;
+        for (size_t a = 0; a < g; ++a) { v[a] = 0; i[a] = idx[a]; act[a] = a; }
+        while (na) {
+            for (size_t q = 0; q < na; ++q) p[q] = start_[v[act[q]]] + i[act[q]];
+            bv_.rank_access_batch(p, na, r1, b);
+            size_t nn = 0;
+            for (size_t q = 0; q < na; ++q) {
+                const size_t a = act[q];
+                const uint64_t r = r1[q] - rstart_[v[a]];
+                i[a] = b[q] ? r : i[a] - r;
+                const int32_t nx = child_[2 * v[a] + b[q]];
+                if (nx < 0) { sym[a] = static_cast<uint64_t>(-static_cast<int64_t>(nx) - 1); rnk[a] = i[a]; }
+                else { v[a] = nx; act[nn++] = a; }
+            }
+            na = nn;
+        }
+    }
+
 
     /// Position of the k-th (0-based) occurrence of c; k < rank(c, size()).
     uint64_t select(uint64_t c, uint64_t k) const {

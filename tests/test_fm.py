@@ -204,3 +204,52 @@ def test_cli_backend_fm(tmp_path):
     idx = infinigram.Index(out)
     assert idx.manifest["backend"] == "fm" and idx.manifest["fm"] == {"sa_sample": 8, "isa_sample": 16}
     assert idx.count("hello") == 4
+
+
+def test_extraction_sampling_and_threads(tmp_path):
+    """Long ranges (many LF walks in lock step, split over threads) for sampling
+    rates where isa_sample is not a multiple of sa_sample (ISA samples name the
+    SA sample at or after them), on a skewed text (deep Huffman codes, runs)."""
+    rng = np.random.default_rng(3)
+    probs = 1.0 / np.arange(1, 201) ** 1.2
+    docs = []
+    for _ in range(40):
+        x = rng.choice(200, size=int(rng.integers(0, 4000)), p=probs / probs.sum()).astype(np.uint8)
+        if rng.random() < 0.3:  # long runs: all-zero / all-one blocks in the tree's bit vectors
+            x[: len(x) // 2] = 7
+        docs.append(x)
+    parts, offs, pos = [], [], 0
+    for x in docs:
+        offs.append(pos)
+        parts += [np.array([255], np.uint8), x]
+        pos += 1 + len(x)
+    offs.append(pos)
+    T = np.concatenate(parts)
+    T.tofile(tmp_path / "t.bin")
+    np.array(offs, np.uint64).tofile(tmp_path / "d.bin")
+    w = _core.build_suffix_array(str(tmp_path / "t.bin"), str(tmp_path / "sa.bin"), 1)
+    n = len(T)
+    for ss, it in [(32, 64), (16, 4), (7, 3), (5, 12), (64, 16), (3, 1000)]:
+        p = [str(tmp_path / f"{k}{ss}_{it}.bin") for k in ("fm", "fs", "fi")]
+        _core.fm_build(str(tmp_path / "t.bin"), str(tmp_path / "sa.bin"), w, 1, *p, ss, it, 2)
+        f = _core.FMEngine(1, [(*p, str(tmp_path / "d.bin"))])
+        for th in (1, 2, 3):
+            assert np.array_equal(f.tokens(0, 0, n, th), T), (ss, it, th)
+        for _ in range(40):
+            a = int(rng.integers(0, n + 1))
+            b = int(rng.integers(a, min(n, a + 20000) + 1))
+            assert np.array_equal(f.tokens(0, a, b, 2), T[a:b]), (ss, it, a, b)
+
+
+def test_old_fm_version_rejected(tmp_path):
+    T = np.array([255, 1, 2, 3, 255, 4, 5], np.uint8)
+    T.tofile(tmp_path / "t.bin")
+    np.array([0, 4, 7], np.uint64).tofile(tmp_path / "d.bin")
+    w = _core.build_suffix_array(str(tmp_path / "t.bin"), str(tmp_path / "sa.bin"), 1)
+    p = [str(tmp_path / k) for k in ("fm.bin", "fs.bin", "fi.bin")]
+    _core.fm_build(str(tmp_path / "t.bin"), str(tmp_path / "sa.bin"), w, 1, *p, 2, 2, 1)
+    b = bytearray(open(p[0], "rb").read())
+    b[24:32] = (1).to_bytes(8, "little")  # section 2: the version
+    open(p[0], "wb").write(bytes(b))
+    with pytest.raises(ValueError, match="version 1"):
+        _core.FMEngine(1, [(*p, str(tmp_path / "d.bin"))])

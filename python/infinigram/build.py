@@ -179,8 +179,9 @@ def _version() -> str:
 class _ShardWriter:
     """Streams one shard's tokens.bin, doc_offsets.bin and metadata files."""
 
-    def __init__(self, dirpath: str, dtype: np.dtype, separator: int) -> None:
+    def __init__(self, dirpath: str, dtype: np.dtype, separator: int, fsync_tokens: bool = True) -> None:
         os.makedirs(dirpath)
+        self._fsync_tokens = fsync_tokens  # False: tokens.bin is temporary (the FM backend deletes it)
         self.dir = dirpath
         self.paths = {k: os.path.join(dirpath, n) for k, n in fmt.SHARD_FILES.items()}
         self._tokens = open(self.paths["tokens"], "wb", buffering=1 << 20)
@@ -208,7 +209,8 @@ class _ShardWriter:
         self._doc_offsets.close()
         self._meta.close()
         self._tokens.flush()
-        os.fsync(self._tokens.fileno())
+        if self._fsync_tokens:
+            os.fsync(self._tokens.fileno())
         self._tokens.close()
 
     def abort(self) -> None:
@@ -318,7 +320,7 @@ def build(
 
         def new_shard() -> _ShardWriter:
             i = len(shards)
-            w = _ShardWriter(os.path.join(tmp, fmt.shard_dirname(i)), dtype, sep)
+            w = _ShardWriter(os.path.join(tmp, fmt.shard_dirname(i)), dtype, sep, fsync_tokens=backend != "fm")
             shards.append((w, {"dir": fmt.shard_dirname(i), "doc_base": n_docs}))
             return w
 
@@ -507,8 +509,10 @@ class _Constructor:
                 self.bar.n = int(sum(f * self.shards[j][0].n_positions for j, f in self.frac.items()))
                 self.bar.refresh()
 
-        ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb))
-        _fsync_path(w.paths["sa"])
+        fm = self.backend == "fm"  # the SA is temporary then: no fsync
+        ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, not fm))
+        if not fm:
+            _fsync_path(w.paths["sa"])
         if self.backend == "fm":  # FM-index from tokens + SA, then drop both
             fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
             _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, self.width, fm_paths["fm"], fm_paths["fm_sa"],
