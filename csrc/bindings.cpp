@@ -514,6 +514,21 @@ PYBIND11_MODULE(_core, m) {
             py::array_t<int32_t> par(static_cast<py::ssize_t>(p.parents.size()), p.parents.data());
             return py::make_tuple(toks, par, probs);
         };
+        // propose (chain) and propose_tree: observe new_ids first, then draft.
+        auto propose = [to_result](bool chain) {
+            return [to_result, chain](AnyDrafter& a, int64_t rid, size_t k, double min_prob, int sources,
+                                      py::handle new_ids) {
+                thread_local draft::Proposal p;
+                std::vector<int64_t> buf;
+                if (!new_ids.is_none()) buf = read_ids(new_ids);
+                a.visit([&](auto& x) {
+                    if (!buf.empty()) x.observe(rid, buf, nullptr);
+                    x.propose(rid, k, chain, min_prob, sources, p);
+                    return 0;
+                });
+                return to_result(p, !chain);
+            };
+        };
         py::class_<AnyDrafter> d(m, "Drafter",
                                  "Draft-token proposer (see csrc/drafter.hpp). Not thread-safe.");
         d.def(py::init([](py::object engine) {
@@ -605,38 +620,12 @@ PYBIND11_MODULE(_core, m) {
             .def("clear_history", [](AnyDrafter& a) { a.visit([](auto& x) { x.clear_history(); return 0; }); })
             .def("match_lengths", [](AnyDrafter& a, int64_t rid) { return a.visit([&](auto& x) { return x.match_lengths(rid); }); },
                  py::arg("rid"), "(context, history, corpus) lengths of the longest matched suffix.")
-            .def(
-                "propose",
-                [=](AnyDrafter& a, int64_t rid, size_t k, double min_prob, int sources, py::handle new_ids) {
-                    thread_local draft::Proposal p;
-                    std::vector<int64_t> buf;
-                    if (!new_ids.is_none()) buf = read_ids(new_ids);
-                    a.visit([&](auto& x) {
-                        if (!buf.empty()) x.observe(rid, buf, nullptr);
-                        x.propose(rid, k, true, min_prob, sources, p);
-                        return 0;
-                    });
-                    return to_result(p, false);
-                },
-                py::arg("rid"), py::arg("k"), py::arg("min_prob") = 0.0, py::arg("sources") = 7,
-                py::arg("new_ids") = py::none(),
-                "Chain of up to k draft tokens: (tokens int64, path probabilities). new_ids: observe them first.")
-            .def(
-                "propose_tree",
-                [=](AnyDrafter& a, int64_t rid, size_t budget, double min_prob, int sources, py::handle new_ids) {
-                    thread_local draft::Proposal p;
-                    std::vector<int64_t> buf;
-                    if (!new_ids.is_none()) buf = read_ids(new_ids);
-                    a.visit([&](auto& x) {
-                        if (!buf.empty()) x.observe(rid, buf, nullptr);
-                        x.propose(rid, budget, false, min_prob, sources, p);
-                        return 0;
-                    });
-                    return to_result(p, true);
-                },
-                py::arg("rid"), py::arg("budget"), py::arg("min_prob") = 0.0, py::arg("sources") = 7,
-                py::arg("new_ids") = py::none(),
-                "Tree of up to budget nodes: (tokens, parents (-1 = root), path probabilities), parents[i] < i.");
+            .def("propose", propose(true), py::arg("rid"), py::arg("k"), py::arg("min_prob") = 0.0,
+                 py::arg("sources") = 7, py::arg("new_ids") = py::none(),
+                 "Chain of up to k draft tokens: (tokens int64, path probabilities). new_ids: observe them first.")
+            .def("propose_tree", propose(false), py::arg("rid"), py::arg("budget"), py::arg("min_prob") = 0.0,
+                 py::arg("sources") = 7, py::arg("new_ids") = py::none(),
+                 "Tree of up to budget nodes: (tokens, parents (-1 = root), path probabilities), parents[i] < i.");
     }
     // ---- end of drafter
     // ---- FM-index (fm_index.hpp)

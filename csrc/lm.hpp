@@ -172,6 +172,20 @@ inline bool has_continuation(const Engine<Tok>& e, const Tok* q, size_t m) {
 /// Longest suffix of q[0, m) with a next token somewhere (over all shards), at
 /// most `cap` long; its per-shard ranges go to `out`. Galloping up from 4, then
 /// binary search: O(log L) searches.
+/// Finishes a suffix-length search: pred(lo) holds, pred(hi) does not; bisects
+/// to the longest length with pred, stores its ranges in `out`, returns it.
+template <class Tok, class Pred>
+inline size_t bisect_suffix(const Engine<Tok>& e, const Tok* q, size_t m, size_t lo, size_t hi, Pred& pred,
+                            std::vector<Range>& out) {
+    while (hi - lo > 1) {
+        const size_t mid = lo + (hi - lo) / 2;
+        if (pred(mid)) lo = mid;
+        else hi = mid;
+    }
+    out = e.find(q + m - lo, lo);
+    return lo;
+}
+
 template <class Tok>
 inline size_t longest_suffix(const Engine<Tok>& e, const Tok* q, size_t m, size_t cap, std::vector<Range>& out) {
     const size_t top = std::min(m, cap);
@@ -188,13 +202,7 @@ inline size_t longest_suffix(const Engine<Tok>& e, const Tok* q, size_t m, size_
             break;
         }
     }
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pred(mid)) lo = mid;
-        else hi = mid;
-    }
-    out = e.find(q + m - lo, lo);
-    return lo;
+    return bisect_suffix(e, q, m, lo, hi, pred, out);
 }
 
 /// As longest_suffix, knowing that the answer is < upper + 1 and probably close
@@ -213,13 +221,7 @@ inline size_t longest_suffix_down(const Engine<Tok>& e, const Tok* q, size_t m, 
         hi = cand;
         step *= 2;
     }
-    while (hi - lo > 1) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (pred(mid)) lo = mid;
-        else hi = mid;
-    }
-    out = e.find(q + m - lo, lo);
-    return lo;
+    return bisect_suffix(e, q, m, lo, hi, pred, out);
 }
 
 template <class Tok>
