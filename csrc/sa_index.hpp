@@ -16,8 +16,10 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "text.hpp"
 
@@ -89,77 +91,112 @@ public:
         return r;
     }
 
-    /// SA ranges of g queries at once (g <= kMaxGroup): 2g branch-free binary
-    /// searches (lower and upper bound per query) advanced in lock step, with
-    /// each step's SA entries and text prefetched for all searches before any
-    /// is read, so their cache misses overlap instead of queueing.
-    /// Same result as find(q, m) per query; empty queries give [0, n).
-    static constexpr size_t kMaxGroup = 16;
-    void find_group(const Tok* const* qs, const size_t* ms, size_t g, Range* out) const {
-        uint64_t base[2 * kMaxGroup], pos[2 * kMaxGroup];
-        const size_t s = 2 * g;
-        for (size_t k = 0; k < s; ++k) base[k] = 0;
-        uint64_t len = n_;
-        auto pred = [&](size_t k, uint64_t p) {
-            const size_t qi = k >> 1;
-            const int c = compare(p, qs[qi], ms[qi]);
-            return (k & 1) ? c <= 0 : c < 0;  // odd: upper bound, even: lower bound
-        };
-        while (len > 1) {
-            const uint64_t half = len / 2;
-            for (size_t k = 0; k < s; ++k) __builtin_prefetch(SA_ + (base[k] + half) * static_cast<uint64_t>(w_));
-            for (size_t k = 0; k < s; ++k) {
-                pos[k] = suffix_at(base[k] + half);
-                __builtin_prefetch(T_ + pos[k]);
-            }
-            for (size_t k = 0; k < s; ++k)
-                if (pred(k, pos[k])) base[k] += half;
-            len -= half;
-        }
-        for (size_t k = 0; k < s; ++k) base[k] += (n_ > 0 && pred(k, suffix_at(base[k]))) ? 1 : 0;
-        for (size_t qi = 0; qi < g; ++qi)
-            out[qi] = ms[qi] == 0 ? Range{0, n_} : Range{base[2 * qi], base[2 * qi + 1]};
-    }
+    // ------------------------------------------------------------------
+    // Lock-step search. Every search is a branch-free binary search over
+    // [0, n): len halves the same way whatever the path (half = len / 2,
+    // len -= half), so the ranks probed by its first levels form a fixed
+    // binary tree. The skeleton stores, for the first kSkelLevels levels,
+    // each probed suffix's first 8 bytes as a big-endian key (heap order,
+    // 512 KiB): those levels then compare keys in a small, cache-resident
+    // array instead of touching the SA and the text at random, and only a
+    // tie on the whole key (rare above the answer) reads the suffix itself.
+    // Several searches (bounds of many queries, or of one query in several
+    // shards) advance level by level together, each level's SA and text
+    // probes prefetched for all of them before any is read.
 
-    /// The ranges of one query in several shards at once (S <= kMaxGroup):
-    /// the 2S bound searches advance in lock step like find_group, each over
-    /// its own shard, so an index of S shards answers in about the latency of
-    /// one. out[s] = shards[s]->find(q, m).
-    static void find_multi(const SAShard* const* shards, size_t S, const Tok* q, size_t m, Range* out) {
-        uint64_t base[2 * kMaxGroup], len[2 * kMaxGroup], pos[2 * kMaxGroup];
-        const size_t k2 = 2 * S;
-        for (size_t k = 0; k < k2; ++k) { base[k] = 0; len[k] = shards[k >> 1]->n_; }
-        auto pred = [&](size_t k, uint64_t p) {
-            const int c = shards[k >> 1]->compare(p, q, m);
-            return (k & 1) ? c <= 0 : c < 0;
-        };
+    static constexpr size_t kMaxGroup = 16;
+    static constexpr int kSkelLevels = 16;
+    static constexpr size_t kKeyTokens = 8 / sizeof(Tok);
+
+    /// One bound search: `upper` finds the first suffix > q (prefix-equal
+    /// counts as not greater), otherwise the first suffix >= q.
+    struct Chain {
+        const SAShard* sh;
+        const Tok* q;
+        size_t m;
+        bool upper;
+        uint64_t qkey = 0, mask = 0;  // q's first min(m, kKeyTokens) tokens, big-endian
+        uint64_t base = 0, len = 0, node = 1, pos = 0;
+        int level = 0;
+        void init() {
+            base = 0;
+            len = sh->n_;
+            node = 1;
+            level = 0;
+            const size_t k = std::min(m, kKeyTokens);
+            qkey = pack(q, k);
+            mask = k == 0 ? 0 : (~uint64_t(0) << (64 - 8 * sizeof(Tok) * k));
+        }
+        bool pred(int c) const { return upper ? c <= 0 : c < 0; }
+    };
+
+    /// Advances the chains to their answers (chains[i].base).
+    static void search(Chain* ch, size_t nc) {
+        for (size_t k = 0; k < nc; ++k) ch[k].sh->skeleton();  // built once per shard
+        bool todo[2 * kMaxGroup];
         for (;;) {
             bool active = false;
-            for (size_t k = 0; k < k2; ++k) {
-                if (len[k] <= 1) continue;
+            // 1. levels answered by the skeleton; note which chains need a probe
+            for (size_t k = 0; k < nc; ++k) {
+                Chain& c = ch[k];
+                todo[k] = false;
+                if (c.len <= 1) continue;
                 active = true;
-                const SAShard& sh = *shards[k >> 1];
-                __builtin_prefetch(sh.SA_ + (base[k] + len[k] / 2) * static_cast<uint64_t>(sh.w_));
+                const Skeleton& sk = c.sh->skel_;
+                if (c.level < sk.levels) {
+                    const uint64_t key = sk.key[c.node];
+                    if (sk.full[c.node]) {
+                        const uint64_t a = key & c.mask, b = c.qkey;
+                        if (a != b || c.m <= kKeyTokens) {
+                            advance(c, c.pred(a < b ? -1 : (a > b ? 1 : 0)));
+                            continue;
+                        }
+                    }
+                }
+                todo[k] = true;
+                __builtin_prefetch(c.sh->SA_ + (c.base + c.len / 2) * static_cast<uint64_t>(c.sh->w_));
             }
             if (!active) break;
-            for (size_t k = 0; k < k2; ++k) {
-                if (len[k] <= 1) continue;
-                const SAShard& sh = *shards[k >> 1];
-                pos[k] = sh.suffix_at(base[k] + len[k] / 2);
-                __builtin_prefetch(sh.T_ + pos[k]);
-            }
-            for (size_t k = 0; k < k2; ++k) {
-                if (len[k] <= 1) continue;
-                const uint64_t half = len[k] / 2;
-                if (pred(k, pos[k])) base[k] += half;
-                len[k] -= half;
-            }
+            // 2. probes: SA entries (prefetched above), then the text
+            for (size_t k = 0; k < nc; ++k)
+                if (todo[k]) {
+                    ch[k].pos = ch[k].sh->suffix_at(ch[k].base + ch[k].len / 2);
+                    __builtin_prefetch(ch[k].sh->T_ + ch[k].pos);
+                }
+            for (size_t k = 0; k < nc; ++k)
+                if (todo[k]) advance(ch[k], ch[k].pred(ch[k].sh->compare(ch[k].pos, ch[k].q, ch[k].m)));
         }
-        for (size_t k = 0; k < k2; ++k) {
-            const SAShard& sh = *shards[k >> 1];
-            base[k] += (sh.n_ > 0 && pred(k, sh.suffix_at(base[k]))) ? 1 : 0;
+        for (size_t k = 0; k < nc; ++k) {
+            Chain& c = ch[k];
+            if (c.sh->n_ > 0 && c.pred(c.sh->compare(c.sh->suffix_at(c.base), c.q, c.m))) ++c.base;
         }
-        for (size_t s = 0; s < S; ++s) out[s] = m == 0 ? Range{0, shards[s]->n_} : Range{base[2 * s], base[2 * s + 1]};
+    }
+
+    /// SA ranges of g queries at once (g <= kMaxGroup); empty queries give [0, n).
+    void find_group(const Tok* const* qs, const size_t* ms, size_t g, Range* out) const {
+        Chain ch[2 * kMaxGroup];
+        for (size_t i = 0; i < g; ++i)
+            for (int u = 0; u < 2; ++u) {
+                ch[2 * i + u] = Chain{this, qs[i], ms[i], u == 1};
+                ch[2 * i + u].init();
+            }
+        search(ch, 2 * g);
+        for (size_t i = 0; i < g; ++i) out[i] = ms[i] == 0 ? Range{0, n_} : Range{ch[2 * i].base, ch[2 * i + 1].base};
+    }
+
+    /// The ranges of one query in several shards at once (S <= kMaxGroup), so
+    /// an index of S shards answers in about the latency of one.
+    /// out[s] = shards[s]->find(q, m).
+    static void find_multi(const SAShard* const* shards, size_t S, const Tok* q, size_t m, Range* out) {
+        Chain ch[2 * kMaxGroup];
+        for (size_t s = 0; s < S; ++s)
+            for (int u = 0; u < 2; ++u) {
+                ch[2 * s + u] = Chain{shards[s], q, m, u == 1};
+                ch[2 * s + u].init();
+            }
+        search(ch, 2 * S);
+        for (size_t s = 0; s < S; ++s)
+            out[s] = m == 0 ? Range{0, shards[s]->n_} : Range{ch[2 * s].base, ch[2 * s + 1].base};
     }
 
     /// Counts of g queries at once (see find_group).
@@ -181,12 +218,67 @@ public:
     std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return {D_[d] + 1, D_[d + 1]}; }
 
 private:
+    struct Skeleton {
+        int levels = 0;
+        std::vector<uint64_t> key;  // heap order, index 1 = root
+        std::vector<uint8_t> full;  // key holds kKeyTokens real tokens (suffix long enough)
+    };
+
+    static uint64_t pack(const Tok* t, size_t k) {
+        uint64_t v = 0;
+        for (size_t i = 0; i < kKeyTokens; ++i)
+            v = (v << (8 * sizeof(Tok))) | (i < k ? static_cast<uint64_t>(t[i]) : 0);
+        return v;
+    }
+
+    static void advance(Chain& c, bool right) {
+        const uint64_t half = c.len / 2;
+        if (right) c.base += half;
+        c.len -= half;
+        c.node = 2 * c.node + (right ? 1 : 0);
+        ++c.level;
+    }
+
+    /// Builds the skeleton on first use (thread-safe): 2^kSkelLevels probes.
+    const Skeleton& skeleton() const {
+        std::call_once(skel_once_, [this] {
+            Skeleton& sk = skel_;
+            uint64_t len = n_;
+            std::vector<uint64_t> halves;
+            while (len > 1 && static_cast<int>(halves.size()) < kSkelLevels) {
+                halves.push_back(len / 2);
+                len -= len / 2;
+            }
+            sk.levels = static_cast<int>(halves.size());
+            const size_t nodes = size_t(1) << sk.levels;
+            sk.key.assign(nodes, 0);
+            sk.full.assign(nodes, 0);
+            std::vector<uint64_t> base(nodes, 0);
+            for (int d = 0; d < sk.levels; ++d)
+                for (size_t v = size_t(1) << d; v < (size_t(2) << d); ++v) {
+                    const uint64_t r = base[v] + halves[static_cast<size_t>(d)];
+                    const uint64_t p = suffix_at(r);
+                    if (n_ - p >= kKeyTokens) {
+                        sk.key[v] = pack(T_ + p, kKeyTokens);
+                        sk.full[v] = 1;
+                    }
+                    if (d + 1 < sk.levels) {
+                        base[2 * v] = base[v];
+                        base[2 * v + 1] = r;
+                    }
+                }
+        });
+        return skel_;
+    }
+
     MappedFile tokens_, sa_, docs_;
     int w_;
     uint64_t n_ = 0, n_docs_ = 0;
     const Tok* T_ = nullptr;
     const uint8_t* SA_ = nullptr;
     const uint64_t* D_ = nullptr;
+    mutable std::once_flag skel_once_;
+    mutable Skeleton skel_;
 };
 
 }  // namespace infinigram
