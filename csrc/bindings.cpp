@@ -8,6 +8,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <optional>
 #include <variant>
 
 #include "engine.hpp"
@@ -57,16 +58,15 @@ std::vector<int64_t> read_ids(py::handle q) {
     return ids;
 }
 
-/// Type-erased engine over the three token widths.
-class PyEngine {
+/// A type-erased engine of one backend (Shard = SAShard or FMShard) over
+/// the three token widths.
+template <template <class> class Shard>
+class AnyEngine {
 public:
-    PyEngine(int token_width, const std::vector<std::tuple<std::string, std::string, std::string, int>>& shards) {
-        std::vector<ShardSpec> specs;
-        for (const auto& t : shards)
-            specs.push_back(ShardSpec{std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t)});
-        if (token_width == 1) e_ = std::make_unique<Engine<uint8_t>>(specs);
-        else if (token_width == 2) e_ = std::make_unique<Engine<uint16_t>>(specs);
-        else if (token_width == 4) e_ = std::make_unique<Engine<uint32_t>>(specs);
+    AnyEngine(int token_width, const std::vector<typename Shard<uint8_t>::Spec>& specs) {
+        if (token_width == 1) e_ = std::make_unique<ShardedEngine<Shard<uint8_t>>>(specs);
+        else if (token_width == 2) e_ = std::make_unique<ShardedEngine<Shard<uint16_t>>>(specs);
+        else if (token_width == 4) e_ = std::make_unique<ShardedEngine<Shard<uint32_t>>>(specs);
         else throw std::invalid_argument("token_width must be 1, 2 or 4");
         width_ = token_width;
     }
@@ -79,13 +79,25 @@ public:
     int width_ = 0;
 
 private:
-    std::variant<std::unique_ptr<Engine<uint8_t>>, std::unique_ptr<Engine<uint16_t>>,
-                 std::unique_ptr<Engine<uint32_t>>>
+    std::variant<std::unique_ptr<ShardedEngine<Shard<uint8_t>>>, std::unique_ptr<ShardedEngine<Shard<uint16_t>>>,
+                 std::unique_ptr<ShardedEngine<Shard<uint32_t>>>>
         e_;
 };
 
+using PyEngine = AnyEngine<SAShard>;
+using PyFMEngine = AnyEngine<FMShard>;
+
+/// The token type of a typed engine.
 template <class E>
-using TokOf = std::remove_const_t<std::remove_reference_t<decltype(*std::declval<E>().shard(0).tokens())>>;
+using TokOf = typename std::decay_t<E>::Tok;
+
+/// Query ids -> the engine's tokens (ValueError for ids outside [0, separator)).
+template <class E>
+std::vector<TokOf<E>> to_tokens(const E& x, const std::vector<int64_t>& ids) {
+    std::vector<TokOf<E>> t;
+    x.convert(ids.data(), ids.size(), t);
+    return t;
+}
 
 }  // namespace
 
@@ -149,7 +161,7 @@ void def_matching_statistics(py::module_& m, Visit visit) {
             std::vector<int64_t> ids = read_ids(q);
             MatchStats ms;
             visit(e, [&](auto& x) {
-                using Tok = typename std::decay_t<decltype(x)>::Tok;
+                using Tok = TokOf<decltype(x)>;
                 std::vector<Tok> t;
                 x.convert(ids.data(), ids.size(), t);
                 py::gil_scoped_release release;
@@ -177,7 +189,7 @@ void def_matching_statistics(py::module_& m, Visit visit) {
             int64_t* dp = doc.mutable_data(); int64_t* op = off.mutable_data();
             const int64_t* f = flat.data();
             visit(e, [&](auto& x) {
-                using Tok = typename std::decay_t<decltype(x)>::Tok;
+                using Tok = TokOf<decltype(x)>;
                 std::vector<Tok> scratch;
                 constexpr size_t kBlock = 4096;
                 for (size_t s = 0; s < n; s += kBlock) x.convert(f + s, std::min(kBlock, n - s), scratch);
@@ -191,6 +203,120 @@ void def_matching_statistics(py::module_& m, Visit visit) {
         py::arg("n_threads") = 0,
         "Matching statistics of many texts (text k = flat[offsets[k]:offsets[k+1]]): flat (length, count, doc_ix,\n"
         "offset) arrays aligned with flat. GIL released; texts spread over n_threads threads (0 = all cores).");
+}
+
+/// The methods both engine classes share (Engine and FMEngine). With
+/// kReleaseShort the short lookups (count, find, sa_at) release the GIL too:
+/// worth it when they take tens of microseconds (FM), not a few (SA).
+template <class PE, bool kReleaseShort>
+void def_engine_api(py::class_<PE>& c) {
+    c.def_property_readonly("token_width", [](const PE& e) { return e.width_; })
+        .def_property_readonly("n_shards", [](const PE& e) { return e.visit([](auto& x) { return x.n_shards(); }); })
+        .def_property_readonly("n_docs", [](const PE& e) { return e.visit([](auto& x) { return x.n_docs(); }); })
+        .def_property_readonly("n_tokens", [](const PE& e) { return e.visit([](auto& x) { return x.n_tokens(); }); })
+        .def("shard_n_positions",
+             [](const PE& e, size_t s) { return e.visit([&](auto& x) { return x.shard(s).n_positions(); }); })
+        .def("shard_n_docs", [](const PE& e, size_t s) { return e.visit([&](auto& x) { return x.shard(s).n_docs(); }); })
+        .def("shard_doc_base", [](const PE& e, size_t s) { return e.visit([&](auto& x) { return x.doc_base(s); }); })
+        .def(
+            "count",
+            [](const PE& e, py::handle q) {
+                std::vector<int64_t> ids = read_ids(q);
+                return e.visit([&](auto& x) {
+                    const auto t = to_tokens(x, ids);
+                    std::optional<py::gil_scoped_release> release;
+                    if (kReleaseShort) release.emplace();
+                    return x.count(t.data(), t.size());
+                });
+            },
+            py::arg("q"), "Occurrences of q (token ids) summed over shards; the empty query counts every token.")
+        .def(
+            "find",
+            [](const PE& e, py::handle q) {
+                std::vector<int64_t> ids = read_ids(q);
+                return e.visit([&](auto& x) {
+                    const auto t = to_tokens(x, ids);
+                    std::vector<Range> rs;
+                    {
+                        std::optional<py::gil_scoped_release> release;
+                        if (kReleaseShort) release.emplace();
+                        rs = x.find(t.data(), t.size());
+                    }
+                    std::vector<std::pair<uint64_t, uint64_t>> out;
+                    for (const Range& r : rs) out.emplace_back(r.lo, r.hi);
+                    return out;
+                });
+            },
+            py::arg("q"), "Per-shard SA rank ranges [lo, hi) of q.")
+        .def(
+            "count_many",
+            [](const PE& e, I64Array flat, I64Array offsets, int n_threads) {
+                const size_t nq = check_flat_offsets(flat, offsets);
+                const int64_t* f = flat.data();
+                py::array_t<uint64_t> out(static_cast<py::ssize_t>(nq));
+                uint64_t* c = out.mutable_data();
+                e.visit([&](auto& x) {
+                    std::vector<TokOf<decltype(x)>> scratch;  // validate ids up front (ValueError)
+                    constexpr size_t kBlock = 4096;
+                    for (py::ssize_t s = 0; s < flat.size(); s += kBlock)
+                        x.convert(f + s, std::min<size_t>(kBlock, static_cast<size_t>(flat.size() - s)), scratch);
+                    py::gil_scoped_release release;
+                    x.count_many(f, offsets.data(), nq, c, n_threads);
+                    return 0;
+                });
+                return out;
+            },
+            py::arg("flat"), py::arg("offsets"), py::arg("n_threads") = 0,
+            "Counts of many queries given as one flat id array and n+1 offsets; GIL released, all cores.")
+        .def(
+            "locate",
+            [](const PE& e, py::handle q, uint64_t limit) {
+                std::vector<int64_t> ids = read_ids(q);
+                std::vector<uint64_t> docs, offs;
+                e.visit([&](auto& x) {
+                    const auto t = to_tokens(x, ids);
+                    py::gil_scoped_release release;
+                    x.locate(t.data(), t.size(), limit, docs, offs);
+                    return 0;
+                });
+                return py::make_tuple(py::array_t<uint64_t>(docs.size(), docs.data()),
+                                      py::array_t<uint64_t>(offs.size(), offs.data()));
+            },
+            py::arg("q"), py::arg("limit"),
+            "Up to limit occurrences of q: (global doc index array, token offset in the doc's text array).")
+        .def(
+            "doc_span",
+            [](const PE& e, uint64_t doc) {
+                return e.visit([&](auto& x) {
+                    auto sd = x.resolve_doc(doc);
+                    auto span = x.shard(sd.first).doc_span(sd.second);
+                    return py::make_tuple(sd.first, span.first, span.second);
+                });
+            },
+            py::arg("doc_ix"), "(shard, start, end): token positions of a document's text in its shard.")
+        .def(
+            "position_to_doc",
+            [](const PE& e, size_t s, uint64_t pos) {
+                return e.visit([&](auto& x) {
+                    const auto& sh = x.shard(s);
+                    if (pos >= sh.n_positions()) throw std::out_of_range("position out of bounds");
+                    auto d = sh.doc_of(pos);
+                    return py::make_tuple(x.doc_base(s) + d.first, d.second);
+                });
+            },
+            py::arg("shard"), py::arg("pos"), "(global doc index, offset in its text) of a shard position.")
+        .def(
+            "sa_at",
+            [](const PE& e, size_t s, uint64_t rank) {
+                return e.visit([&](auto& x) {
+                    const auto& sh = x.shard(s);
+                    if (rank >= sh.n_positions()) throw std::out_of_range("rank out of bounds");
+                    std::optional<py::gil_scoped_release> release;
+                    if (kReleaseShort) release.emplace();
+                    return sh.suffix_at(rank);
+                });
+            },
+            py::arg("shard"), py::arg("rank"), "SA[rank] of a shard.");
 }
 
 PYBIND11_MODULE(_core, m) {
@@ -221,149 +347,33 @@ PYBIND11_MODULE(_core, m) {
         "Returns the pointer width in bytes. Time O(n); memory n * 4 bytes (+ the token file) below 2^31 tokens.\n"
         "durable=False skips the fsync (a temporary SA, as the FM-index build's).");
 
-    py::class_<PyEngine>(m, "Engine")
-        .def(py::init<int, const std::vector<std::tuple<std::string, std::string, std::string, int>>&>(),
-             py::arg("token_width"), py::arg("shards"))
-        .def_property_readonly("token_width", [](const PyEngine& e) { return e.width_; })
-        .def_property_readonly("n_shards", [](const PyEngine& e) { return e.visit([](auto& x) { return x.n_shards(); }); })
-        .def_property_readonly("n_docs", [](const PyEngine& e) { return e.visit([](auto& x) { return x.n_docs(); }); })
-        .def_property_readonly("n_tokens",
-                               [](const PyEngine& e) { return e.visit([](auto& x) { return x.n_tokens(); }); })
-        .def("shard_n_positions",
-             [](const PyEngine& e, size_t s) { return e.visit([&](auto& x) { return x.shard(s).n_positions(); }); })
-        .def("shard_n_docs",
-             [](const PyEngine& e, size_t s) { return e.visit([&](auto& x) { return x.shard(s).n_docs(); }); })
-        .def("shard_doc_base", [](const PyEngine& e, size_t s) { return e.visit([&](auto& x) { return x.doc_base(s); }); })
-        .def(
-            "count",
-            [](const PyEngine& e, py::handle q) {
-                std::vector<int64_t> ids = read_ids(q);
-                return e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    return x.count(t.data(), t.size());
-                });
-            },
-            py::arg("q"), "Occurrences of q (token ids) summed over shards. O(|q| log n) per shard.")
-        .def(
-            "find",
-            [](const PyEngine& e, py::handle q) {
-                std::vector<int64_t> ids = read_ids(q);
-                return e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    std::vector<std::pair<uint64_t, uint64_t>> out;
-                    for (const Range& r : x.find(t.data(), t.size())) out.emplace_back(r.lo, r.hi);
-                    return out;
-                });
-            },
-            py::arg("q"), "Per-shard SA rank ranges [lo, hi) of q.")
-        .def(
-            "count_many",
-            [](const PyEngine& e, py::array_t<int64_t, py::array::c_style | py::array::forcecast> flat,
-               py::array_t<int64_t, py::array::c_style | py::array::forcecast> offsets, int n_threads) {
-                if (offsets.ndim() != 1 || offsets.size() < 1)
-                    throw std::invalid_argument("offsets must be a 1-d array of n_queries + 1 entries");
-                const size_t nq = static_cast<size_t>(offsets.size() - 1);
-                const int64_t* f = flat.data();
-                const int64_t* o = offsets.data();
-                if (o[0] != 0 || o[nq] != flat.size())
-                    throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-                for (size_t i = 0; i < nq; ++i)
-                    if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
-                py::array_t<uint64_t> out(static_cast<py::ssize_t>(nq));
-                uint64_t* c = out.mutable_data();
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> scratch;
-                    // validate ids once, up front (throws ValueError)
-                    constexpr size_t kBlock = 4096;
-                    for (py::ssize_t s = 0; s < flat.size(); s += kBlock) {
-                        size_t len = std::min<size_t>(kBlock, static_cast<size_t>(flat.size() - s));
-                        x.convert(f + s, len, scratch);
-                    }
-                    py::gil_scoped_release release;
-                    x.count_many(f, o, nq, c, n_threads);
-                    return 0;
-                });
-                return out;
-            },
-            py::arg("flat"), py::arg("offsets"), py::arg("n_threads") = 0,
-            "Counts of many queries given as one flat id array and n+1 offsets; GIL released, all cores.")
-        .def(
-            "locate",
-            [](const PyEngine& e, py::handle q, uint64_t limit) {
-                std::vector<int64_t> ids = read_ids(q);
-                std::vector<uint64_t> docs, offs;
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    py::gil_scoped_release release;
-                    x.locate(t.data(), t.size(), limit, docs, offs);
-                    return 0;
-                });
-                return py::make_tuple(py::array_t<uint64_t>(docs.size(), docs.data()),
-                                      py::array_t<uint64_t>(offs.size(), offs.data()));
-            },
-            py::arg("q"), py::arg("limit"),
-            "Up to limit occurrences of q: (global doc index array, token offset in the doc's text array).")
-        .def(
-            "doc_span",
-            [](const PyEngine& e, uint64_t doc) {
-                return e.visit([&](auto& x) {
-                    auto sd = x.resolve_doc(doc);
-                    auto span = x.shard(sd.first).doc_span(sd.second);
-                    return py::make_tuple(sd.first, span.first, span.second);
-                });
-            },
-            py::arg("doc_ix"), "(shard, start, end): token positions of a document's text in its shard.")
-        .def(
+    {
+        py::class_<PyEngine> c(m, "Engine", "The suffix-array engine: all shards of one index, memory-mapped.");
+        c.def(py::init([](int token_width, const std::vector<std::tuple<std::string, std::string, std::string, int>>& shards) {
+                  std::vector<ShardSpec> specs;
+                  for (const auto& t : shards)
+                      specs.push_back(ShardSpec{std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t)});
+                  return new PyEngine(token_width, specs);
+              }),
+              py::arg("token_width"), py::arg("shards"),
+              "shards: one (tokens_path, sa_path, doc_offsets_path, ptr_width) tuple per shard.");
+        def_engine_api<PyEngine, false>(c);
+        c.def(
             "tokens",
             [](const PyEngine& e, size_t s, uint64_t start, uint64_t end) -> py::array {
                 return e.visit([&](auto& x) -> py::array {
-                    using Tok = TokOf<decltype(x)>;
                     const auto& sh = x.shard(s);
-                    if (start > end || end > sh.n_positions())
-                        throw std::out_of_range("token range out of bounds");
-                    return py::array_t<Tok>(static_cast<py::ssize_t>(end - start), sh.tokens() + start);
+                    if (start > end || end > sh.n_positions()) throw std::out_of_range("token range out of bounds");
+                    return py::array_t<TokOf<decltype(x)>>(static_cast<py::ssize_t>(end - start), sh.tokens() + start);
                 });
             },
-            py::arg("shard"), py::arg("start"), py::arg("end"), "A copy of shard tokens [start, end).")
-        .def(
-            "position_to_doc",
-            [](const PyEngine& e, size_t s, uint64_t pos) {
-                return e.visit([&](auto& x) {
-                    const auto& sh = x.shard(s);
-                    if (pos >= sh.n_positions()) throw std::out_of_range("position out of bounds");
-                    auto d = sh.doc_of(pos);
-                    return py::make_tuple(x.doc_base(s) + d.first, d.second);
-                });
-            },
-            py::arg("shard"), py::arg("pos"))
-        .def(
-            "sa_at",
-            [](const PyEngine& e, size_t s, uint64_t rank) {
-                return e.visit([&](auto& x) {
-                    const auto& sh = x.shard(s);
-                    if (rank >= sh.n_positions()) throw std::out_of_range("rank out of bounds");
-                    return sh.suffix_at(rank);
-                });
-            },
-            py::arg("shard"), py::arg("rank"));
+            py::arg("shard"), py::arg("start"), py::arg("end"), "A copy of shard tokens [start, end).");
+    }
 
     // ---- language-model queries (lm.hpp, cnf.hpp)
     // Module-level functions taking the Engine; the Python side is infinigram/lm.py.
     {
-        auto ids_to = [](auto& x, py::handle q) {
-            using Tok = TokOf<decltype(x)>;
-            std::vector<int64_t> ids = read_ids(q);
-            std::vector<Tok> t;
-            x.convert(ids.data(), ids.size(), t);
-            return t;
-        };
+        auto ids_to = [](auto& x, py::handle q) { return to_tokens(x, read_ids(q)); };
         auto one_tok = [](auto& x, int64_t id) {
             using Tok = TokOf<decltype(x)>;
             std::vector<Tok> t;
@@ -632,13 +642,7 @@ PYBIND11_MODULE(_core, m) {
     // FMEngine: the Engine API over the compressed FM backend (fm_index.hpp,
     // fm_build.hpp); fm_build writes a shard's FM files from tokens.bin + sa.bin.
     {
-        struct PyFMEngine {
-            std::variant<std::unique_ptr<FMEngine<uint8_t>>, std::unique_ptr<FMEngine<uint16_t>>,
-                         std::unique_ptr<FMEngine<uint32_t>>>
-                e;
-            int width = 0;
-        };
-        auto fv = [](const PyFMEngine& pe, auto&& f) { return std::visit([&](const auto& p) { return f(*p); }, pe.e); };
+        auto fv = [](const PyFMEngine& pe, auto&& f) { return pe.visit(f); };
         m.def(
             "fm_build",
             [](const std::string& tokens_path, const std::string& sa_path, int ptr_width, int token_width,
@@ -753,31 +757,19 @@ PYBIND11_MODULE(_core, m) {
             },
             py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("rank_q"), py::arg("select_q"), py::arg("range_q"),
             "Wavelet-tree answers for test queries: (access, access_rank, rank, rank2 packed, select, distinct).");
-        py::class_<PyFMEngine>(m, "FMEngine",
-                               "The Engine API over FM-index shards (text and suffix array not stored).")
-            .def(py::init([](int token_width,
-                             const std::vector<std::tuple<std::string, std::string, std::string, std::string>>& shards) {
-                     std::vector<FMShardSpec> specs;
-                     for (const auto& t : shards)
-                         specs.push_back(FMShardSpec{std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t)});
-                     auto* pe = new PyFMEngine();
-                     pe->width = token_width;
-                     if (token_width == 1) pe->e = std::make_unique<FMEngine<uint8_t>>(specs);
-                     else if (token_width == 2) pe->e = std::make_unique<FMEngine<uint16_t>>(specs);
-                     else if (token_width == 4) pe->e = std::make_unique<FMEngine<uint32_t>>(specs);
-                     else { delete pe; throw std::invalid_argument("token_width must be 1, 2 or 4"); }
-                     return pe;
-                 }),
-                 py::arg("token_width"), py::arg("shards"),
-                 "shards: one (fm_path, fm_sa_path, fm_isa_path, doc_offsets_path) tuple per shard.")
-            .def_property_readonly("token_width", [](const PyFMEngine& e) { return e.width; })
-            .def_property_readonly("n_shards", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_shards(); }); })
-            .def_property_readonly("n_docs", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_docs(); }); })
-            .def_property_readonly("n_tokens", [fv](const PyFMEngine& e) { return fv(e, [](auto& x) { return x.n_tokens(); }); })
-            .def("shard_n_positions", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).n_positions(); }); })
-            .def("shard_n_docs", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).n_docs(); }); })
-            .def("shard_doc_base", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.doc_base(s); }); })
-            .def("shard_bytes", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).bytes(); }); },
+        py::class_<PyFMEngine> fc(m, "FMEngine",
+                                  "The Engine API over FM-index shards (text and suffix array not stored).");
+        fc.def(py::init([](int token_width,
+                           const std::vector<std::tuple<std::string, std::string, std::string, std::string>>& shards) {
+                   std::vector<FMShardSpec> specs;
+                   for (const auto& t : shards)
+                       specs.push_back(FMShardSpec{std::get<0>(t), std::get<1>(t), std::get<2>(t), std::get<3>(t)});
+                   return new PyFMEngine(token_width, specs);
+               }),
+               py::arg("token_width"), py::arg("shards"),
+               "shards: one (fm_path, fm_sa_path, fm_isa_path, doc_offsets_path) tuple per shard.");
+        def_engine_api<PyFMEngine, true>(fc);
+        fc.def("shard_bytes", [fv](const PyFMEngine& e, size_t s) { return fv(e, [&](auto& x) { return x.shard(s).bytes(); }); },
                  "Bytes of the shard's three FM files.")
             .def("shard_sampling",
                  [fv](const PyFMEngine& e, size_t s) {
@@ -785,92 +777,10 @@ PYBIND11_MODULE(_core, m) {
                  },
                  "(sa_sample, isa_sample) of a shard.")
             .def(
-                "count",
-                [fv](const PyFMEngine& e, py::handle q) {
-                    std::vector<int64_t> ids = read_ids(q);
-                    return fv(e, [&](auto& x) {
-                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
-                        std::vector<Tok> t;
-                        x.convert(ids.data(), ids.size(), t);
-                        py::gil_scoped_release release;
-                        return x.count(t.data(), t.size());
-                    });
-                },
-                py::arg("q"), "Occurrences of q summed over shards: |q| backward-search steps per shard.")
-            .def(
-                "find",
-                [fv](const PyFMEngine& e, py::handle q) {
-                    std::vector<int64_t> ids = read_ids(q);
-                    return fv(e, [&](auto& x) {
-                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
-                        std::vector<Tok> t;
-                        x.convert(ids.data(), ids.size(), t);
-                        std::vector<std::pair<uint64_t, uint64_t>> out;
-                        for (const Range& r : x.find(t.data(), t.size())) out.emplace_back(r.lo, r.hi);
-                        return out;
-                    });
-                },
-                py::arg("q"), "Per-shard SA rank ranges [lo, hi) of q (as Engine.find; empty ranges are (0, 0)).")
-            .def(
-                "count_many",
-                [fv](const PyFMEngine& e, py::array_t<int64_t, py::array::c_style | py::array::forcecast> flat,
-                     py::array_t<int64_t, py::array::c_style | py::array::forcecast> offsets, int n_threads) {
-                    if (offsets.ndim() != 1 || offsets.size() < 1)
-                        throw std::invalid_argument("offsets must be a 1-d array of n_queries + 1 entries");
-                    const size_t nq = static_cast<size_t>(offsets.size() - 1);
-                    const int64_t* f = flat.data();
-                    const int64_t* o = offsets.data();
-                    if (o[0] != 0 || o[nq] != flat.size())
-                        throw std::invalid_argument("offsets must start at 0 and end at len(flat)");
-                    for (size_t i = 0; i < nq; ++i)
-                        if (o[i + 1] < o[i]) throw std::invalid_argument("offsets must be non-decreasing");
-                    py::array_t<uint64_t> out(static_cast<py::ssize_t>(nq));
-                    uint64_t* c = out.mutable_data();
-                    fv(e, [&](auto& x) {
-                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
-                        std::vector<Tok> scratch;
-                        constexpr size_t kBlock = 4096;
-                        for (py::ssize_t s = 0; s < flat.size(); s += kBlock)
-                            x.convert(f + s, std::min<size_t>(kBlock, static_cast<size_t>(flat.size() - s)), scratch);
-                        py::gil_scoped_release release;
-                        x.count_many(f, o, nq, c, n_threads);
-                        return 0;
-                    });
-                    return out;
-                },
-                py::arg("flat"), py::arg("offsets"), py::arg("n_threads") = 0, "As Engine.count_many.")
-            .def(
-                "locate",
-                [fv](const PyFMEngine& e, py::handle q, uint64_t limit) {
-                    std::vector<int64_t> ids = read_ids(q);
-                    std::vector<uint64_t> docs, offs;
-                    fv(e, [&](auto& x) {
-                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
-                        std::vector<Tok> t;
-                        x.convert(ids.data(), ids.size(), t);
-                        py::gil_scoped_release release;
-                        x.locate(t.data(), t.size(), limit, docs, offs);
-                        return 0;
-                    });
-                    return py::make_tuple(py::array_t<uint64_t>(docs.size(), docs.data()),
-                                          py::array_t<uint64_t>(offs.size(), offs.data()));
-                },
-                py::arg("q"), py::arg("limit"), "As Engine.locate (< sa_sample LF steps per occurrence).")
-            .def(
-                "doc_span",
-                [fv](const PyFMEngine& e, uint64_t doc) {
-                    return fv(e, [&](auto& x) {
-                        auto sd = x.resolve_doc(doc);
-                        auto span = x.shard(sd.first).doc_span(sd.second);
-                        return py::make_tuple(sd.first, span.first, span.second);
-                    });
-                },
-                py::arg("doc_ix"), "(shard, start, end): token positions of a document's text in its shard.")
-            .def(
                 "tokens",
                 [fv](const PyFMEngine& e, size_t s, uint64_t start, uint64_t end, int n_threads) -> py::array {
                     return fv(e, [&](auto& x) -> py::array {
-                        using Tok = std::remove_const_t<std::remove_reference_t<decltype(x.shard(0).token_of(0))>>;
+                        using Tok = TokOf<decltype(x)>;
                         const auto& sh = x.shard(s);
                         if (start > end || end > sh.n_positions()) throw std::out_of_range("token range out of bounds");
                         py::array_t<Tok> out(static_cast<py::ssize_t>(end - start));
@@ -883,29 +793,7 @@ PYBIND11_MODULE(_core, m) {
                 py::arg("shard"), py::arg("start"), py::arg("end"), py::arg("n_threads") = 0,
                 "Shard tokens [start, end), decoded from the index: LF walks from the ISA samples, one per\n"
                 "isa_sample tokens, 16 walks in lock step (batched ranks), split over n_threads threads\n"
-                "(0: all cores) when each gets 8 walks or more.")
-            .def(
-                "position_to_doc",
-                [fv](const PyFMEngine& e, size_t s, uint64_t pos) {
-                    return fv(e, [&](auto& x) {
-                        const auto& sh = x.shard(s);
-                        if (pos >= sh.n_positions()) throw std::out_of_range("position out of bounds");
-                        auto d = sh.doc_of(pos);
-                        return py::make_tuple(x.doc_base(s) + d.first, d.second);
-                    });
-                },
-                py::arg("shard"), py::arg("pos"))
-            .def(
-                "sa_at",
-                [fv](const PyFMEngine& e, size_t s, uint64_t rank) {
-                    return fv(e, [&](auto& x) {
-                        const auto& sh = x.shard(s);
-                        if (rank >= sh.n_positions()) throw std::out_of_range("rank out of bounds");
-                        py::gil_scoped_release release;
-                        return sh.suffix_at(rank);
-                    });
-                },
-                py::arg("shard"), py::arg("rank"), "SA[rank] of a shard, located from the samples.");
+                "(0: all cores) when each gets 8 walks or more.");
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
@@ -915,7 +803,7 @@ PYBIND11_MODULE(_core, m) {
             [fv](const PyFMEngine& e, py::handle q, int64_t next, bool infgram) {
                 std::vector<int64_t> ids = read_ids(q);
                 return fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    using Tok = TokOf<decltype(x)>;
                     std::vector<Tok> t, nt;
                     x.convert(ids.data(), ids.size(), t);
                     x.convert(&next, 1, nt);
@@ -938,7 +826,7 @@ PYBIND11_MODULE(_core, m) {
                     throw std::invalid_argument("next must have one token per prompt");
                 py::tuple result;
                 fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    using Tok = TokOf<decltype(x)>;
                     std::vector<Tok> ft, nt;
                     x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
                     x.convert(next.data(), nq, nt);
@@ -964,7 +852,7 @@ PYBIND11_MODULE(_core, m) {
             [fv](const PyFMEngine& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
                 std::vector<int64_t> ids = read_ids(q);
                 return fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    using Tok = TokOf<decltype(x)>;
                     std::vector<Tok> t;
                     x.convert(ids.data(), ids.size(), t);
                     lm::NtdOut o;
@@ -988,7 +876,7 @@ PYBIND11_MODULE(_core, m) {
                 py::array_t<double> lp(N);
                 py::array_t<int64_t> sl(N), cc(N), dn(N);
                 fv(e, [&](auto& x) {
-                    using Tok = typename std::decay_t<decltype(x)>::Tok;
+                    using Tok = TokOf<decltype(x)>;
                     std::vector<Tok> ft;
                     x.convert(flat.data(), static_cast<size_t>(N), ft);
                     lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
