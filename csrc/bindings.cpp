@@ -205,6 +205,129 @@ void def_matching_statistics(py::module_& m, Visit visit) {
         "offset) arrays aligned with flat. GIL released; texts spread over n_threads threads (0 = all cores).");
 }
 
+// The language-model computations of each backend, under one name per query
+// so that def_lm_api binds both: lm.hpp on suffix arrays, fm_lm.hpp on FM.
+template <class Tok>
+lm::ProbOut prob_query(const Engine<Tok>& e, const Tok* q, size_t m, Tok next, bool infgram) {
+    return infgram ? lm::infgram_prob(e, q, m, next) : lm::prob(e, q, m, next);
+}
+template <class Tok>
+lm::ProbOut prob_query(const FMEngine<Tok>& e, const Tok* q, size_t m, Tok next, bool infgram) {
+    return fm_lm::prob(e, q, m, next, infgram);
+}
+template <class Tok>
+lm::NtdOut ntd_query(const Engine<Tok>& e, const Tok* q, size_t m, uint64_t max_support, int mode, uint64_t seed,
+                     bool infgram) {
+    return infgram ? lm::infgram_ntd(e, q, m, max_support, mode, seed) : lm::ntd(e, q, m, max_support, mode, seed);
+}
+template <class Tok>
+lm::NtdOut ntd_query(const FMEngine<Tok>& e, const Tok* q, size_t m, uint64_t max_support, int mode, uint64_t seed,
+                     bool infgram) {
+    return fm_lm::ntd(e, q, m, max_support, mode, seed, infgram);
+}
+template <class Tok>
+void prob_many_query(const Engine<Tok>& e, const Tok* f, const int64_t* o, const Tok* nxt, size_t nq, bool inf,
+                     lm::ProbOut* out, int threads) {
+    lm::prob_many(e, f, o, nxt, nq, inf, out, threads);
+}
+template <class Tok>
+void prob_many_query(const FMEngine<Tok>& e, const Tok* f, const int64_t* o, const Tok* nxt, size_t nq, bool inf,
+                     lm::ProbOut* out, int threads) {
+    fm_lm::prob_many(e, f, o, nxt, nq, inf, out, threads);
+}
+template <class Tok>
+void score_query(const Engine<Tok>& e, const Tok* f, const int64_t* o, size_t ns, size_t n, const lm::ScoreOut& so,
+                 int threads) {
+    lm::score_many(e, f, o, ns, n, so, threads);
+}
+template <class Tok>
+void score_query(const FMEngine<Tok>& e, const Tok* f, const int64_t* o, size_t ns, size_t n, const lm::ScoreOut& so,
+                 int threads) {
+    fm_lm::score_many(e, f, o, ns, n, so, threads);
+}
+
+/// Defines lm_prob, lm_ntd, lm_prob_many and lm_score_many for one engine
+/// class (an overload per backend; infinigram/lm.py calls them).
+template <class PE>
+void def_lm_api(py::module_& m) {
+    m.def(
+        "lm_prob",
+        [](const PE& e, py::handle q, int64_t next, bool infgram) {
+            std::vector<int64_t> ids = read_ids(q);
+            return e.visit([&](auto& x) {
+                const auto t = to_tokens(x, ids);
+                const auto nt = to_tokens(x, std::vector<int64_t>{next});
+                lm::ProbOut o;
+                {
+                    py::gil_scoped_release release;
+                    o = prob_query(x, t.data(), t.size(), nt[0], infgram);
+                }
+                return prob_tuple(o);
+            });
+        },
+        py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
+        "(prob, prompt_count, cont_count, end_count, suffix_len); prob = cont / (prompt_count - end_count), NaN if 0.");
+    m.def(
+        "lm_ntd",
+        [](const PE& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
+            std::vector<int64_t> ids = read_ids(q);
+            return e.visit([&](auto& x) {
+                const auto t = to_tokens(x, ids);
+                lm::NtdOut o;
+                {
+                    py::gil_scoped_release release;
+                    o = ntd_query(x, t.data(), t.size(), max_support, exact_mode, seed, infgram);
+                }
+                return ntd_tuple(o);
+            });
+        },
+        py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
+        py::arg("infgram") = false,
+        "(dist {token: (count, prob)}, prompt_count, end_count, suffix_len, approx, unit); ascending tokens.\n"
+        "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
+    m.def(
+        "lm_prob_many",
+        [](const PE& e, I64Array flat, I64Array offsets, I64Array next, bool infgram, int n_threads) {
+            const size_t nq = check_flat_offsets(flat, offsets);
+            if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
+                throw std::invalid_argument("next must have one token per prompt");
+            return e.visit([&](auto& x) {
+                std::vector<TokOf<decltype(x)>> ft, nt;
+                x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
+                x.convert(next.data(), nq, nt);
+                std::vector<lm::ProbOut> out(nq);
+                {
+                    py::gil_scoped_release release;
+                    prob_many_query(x, ft.data(), offsets.data(), nt.data(), nq, infgram, out.data(), n_threads);
+                }
+                return prob_arrays(out);
+            });
+        },
+        py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
+        py::arg("n_threads") = 0,
+        "Batched lm_prob: arrays (prob, prompt_count, cont_count, end_count, suffix_len). GIL released.");
+    m.def(
+        "lm_score_many",
+        [](const PE& e, I64Array flat, I64Array offsets, size_t n, int n_threads) {
+            const size_t ns = check_flat_offsets(flat, offsets);
+            const py::ssize_t N = flat.size();
+            py::array_t<double> lp(N);
+            py::array_t<int64_t> sl(N), cc(N), dn(N);
+            e.visit([&](auto& x) {
+                std::vector<TokOf<decltype(x)>> ft;
+                x.convert(flat.data(), static_cast<size_t>(N), ft);
+                lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
+                py::gil_scoped_release release;
+                score_query(x, ft.data(), offsets.data(), ns, n, so, n_threads);
+                return 0;
+            });
+            return py::make_tuple(lp, sl, cc, dn);
+        },
+        py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n") = 0, py::arg("n_threads") = 0,
+        "Per-token scores of many sequences: (logprob, suffix_len, cont_count, denom), flat arrays.\n"
+        "n = 0: infinity-gram; n >= 1: n-gram (context of n - 1 tokens). GIL released, all cores.");
+}
+
 /// The methods both engine classes share (Engine and FMEngine). With
 /// kReleaseShort the short lookups (count, find, sa_at) release the GIL too:
 /// worth it when they take tens of microseconds (FM), not a few (SA).
@@ -374,95 +497,7 @@ PYBIND11_MODULE(_core, m) {
     // Module-level functions taking the Engine; the Python side is infinigram/lm.py.
     {
         auto ids_to = [](auto& x, py::handle q) { return to_tokens(x, read_ids(q)); };
-        auto one_tok = [](auto& x, int64_t id) {
-            using Tok = TokOf<decltype(x)>;
-            std::vector<Tok> t;
-            x.convert(&id, 1, t);
-            return t[0];
-        };
-        using I64 = py::array_t<int64_t, py::array::c_style | py::array::forcecast>;
-        auto check_offsets = [](const I64& flat, const I64& offsets) { return check_flat_offsets(flat, offsets); };
-
-        m.def(
-            "lm_prob",
-            [ids_to, one_tok](const PyEngine& e, py::handle q, int64_t next, bool infgram) {
-                return e.visit([&](auto& x) {
-                    auto t = ids_to(x, q);
-                    auto nt = one_tok(x, next);
-                    lm::ProbOut o;
-                    {
-                        py::gil_scoped_release release;
-                        o = infgram ? lm::infgram_prob(x, t.data(), t.size(), nt) : lm::prob(x, t.data(), t.size(), nt);
-                    }
-                    return prob_tuple(o);
-                });
-            },
-            py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
-            "(prob, prompt_count, cont_count, end_count, suffix_len); prob = cont / (prompt_count - end_count), NaN if 0.");
-        m.def(
-            "lm_ntd",
-            [ids_to](const PyEngine& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
-                return e.visit([&](auto& x) {
-                    auto t = ids_to(x, q);
-                    lm::NtdOut o;
-                    {
-                        py::gil_scoped_release release;
-                        o = infgram ? lm::infgram_ntd(x, t.data(), t.size(), max_support, exact_mode, seed)
-                                    : lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed);
-                    }
-                    return ntd_tuple(o);
-                });
-            },
-            py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
-            py::arg("infgram") = false,
-            "(dist {token: (count, prob)}, prompt_count, end_count, suffix_len, approx, unit); ascending tokens.\n"
-            "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
-        m.def(
-            "lm_prob_many",
-            [check_offsets](const PyEngine& e, I64 flat, I64 offsets, I64 next, bool infgram, int n_threads) {
-                const size_t nq = check_offsets(flat, offsets);
-                if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
-                    throw std::invalid_argument("next must have one token per prompt");
-                py::tuple result;
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> ft, nt;
-                    x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
-                    x.convert(next.data(), nq, nt);
-                    std::vector<lm::ProbOut> out(nq);
-                    {
-                        py::gil_scoped_release release;
-                        lm::prob_many(x, ft.data(), offsets.data(), nt.data(), nq, infgram, out.data(), n_threads);
-                    }
-                    result = prob_arrays(out);
-                    return 0;
-                });
-                return result;
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
-            py::arg("n_threads") = 0,
-            "Batched lm_prob: arrays (prob, prompt_count, cont_count, end_count, suffix_len). GIL released.");
-        m.def(
-            "lm_score_many",
-            [check_offsets](const PyEngine& e, I64 flat, I64 offsets, size_t n, int n_threads) {
-                const size_t ns = check_offsets(flat, offsets);
-                const py::ssize_t N = flat.size();
-                py::array_t<double> lp(N);
-                py::array_t<int64_t> sl(N), cc(N), dn(N);
-                e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> ft;
-                    x.convert(flat.data(), static_cast<size_t>(N), ft);
-                    lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
-                    py::gil_scoped_release release;
-                    lm::score_many(x, ft.data(), offsets.data(), ns, n, so, n_threads);
-                    return 0;
-                });
-                return py::make_tuple(lp, sl, cc, dn);
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n") = 0, py::arg("n_threads") = 0,
-            "Per-token scores of many sequences: (logprob, suffix_len, cont_count, denom), flat arrays.\n"
-            "n = 0: infinity-gram; n >= 1: n-gram (context of n - 1 tokens). GIL released, all cores.");
+        def_lm_api<PyEngine>(m);  // prob, ntd, prob_many, sequence scores (lm.hpp)
         m.def(
             "cnf_evaluate",
             [ids_to](const PyEngine& e, py::list cnf, uint64_t max_clause_freq, uint64_t max_diff_tokens, uint64_t limit,
@@ -797,97 +832,7 @@ PYBIND11_MODULE(_core, m) {
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
-        // n-gram / ∞-gram probability on FM shards (fm_lm.hpp): an overload of lm_prob.
-        m.def(
-            "lm_prob",
-            [fv](const PyFMEngine& e, py::handle q, int64_t next, bool infgram) {
-                std::vector<int64_t> ids = read_ids(q);
-                return fv(e, [&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t, nt;
-                    x.convert(ids.data(), ids.size(), t);
-                    x.convert(&next, 1, nt);
-                    lm::ProbOut o;
-                    {
-                        py::gil_scoped_release release;
-                        o = fm_lm::prob(x, t.data(), t.size(), nt[0], infgram);
-                    }
-                    return prob_tuple(o);
-                });
-            },
-            py::arg("engine"), py::arg("q"), py::arg("next"), py::arg("infgram") = false,
-            "FM-index (prob, prompt_count, cont_count, end_count, suffix_len), as on a suffix array.");
-        // Batched probabilities on FM shards: an overload of lm_prob_many.
-        m.def(
-            "lm_prob_many",
-            [fv](const PyFMEngine& e, I64Array flat, I64Array offsets, I64Array next, bool infgram, int n_threads) {
-                const size_t nq = check_flat_offsets(flat, offsets);
-                if (next.ndim() != 1 || static_cast<size_t>(next.size()) != nq)
-                    throw std::invalid_argument("next must have one token per prompt");
-                py::tuple result;
-                fv(e, [&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> ft, nt;
-                    x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
-                    x.convert(next.data(), nq, nt);
-                    std::vector<lm::ProbOut> out(nq);
-                    {
-                        py::gil_scoped_release release;
-                        const int64_t* o = offsets.data();
-                        parallel_for(nq, 16, n_threads, [&](size_t i) {
-                            out[i] = fm_lm::prob(x, ft.data() + o[i], static_cast<size_t>(o[i + 1] - o[i]), nt[i],
-                                                 infgram);
-                        });
-                    }
-                    result = prob_arrays(out);
-                    return 0;
-                });
-                return result;
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("next"), py::arg("infgram") = false,
-            py::arg("n_threads") = 0, "FM-index batched lm_prob; as on a suffix array.");
-        // Next-token distributions on FM shards (fm_lm.hpp): an overload of lm_ntd.
-        m.def(
-            "lm_ntd",
-            [fv](const PyFMEngine& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
-                std::vector<int64_t> ids = read_ids(q);
-                return fv(e, [&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> t;
-                    x.convert(ids.data(), ids.size(), t);
-                    lm::NtdOut o;
-                    {
-                        py::gil_scoped_release release;
-                        o = fm_lm::ntd(x, t.data(), t.size(), max_support, exact_mode, seed, infgram);
-                    }
-                    return ntd_tuple(o);
-                });
-            },
-            py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
-            py::arg("infgram") = false,
-            "FM-index next-token distribution (occurrences located and decoded; exact up to max_support\n"
-            "occurrences per shard, sampled above), same result format as on a suffix array.");
-        // Sequence scoring on FM shards (fm_lm.hpp): an overload of lm_score_many.
-        m.def(
-            "lm_score_many",
-            [fv](const PyFMEngine& e, I64Array flat, I64Array offsets, size_t n, int n_threads) {
-                const size_t ns = check_flat_offsets(flat, offsets);
-                const py::ssize_t N = flat.size();
-                py::array_t<double> lp(N);
-                py::array_t<int64_t> sl(N), cc(N), dn(N);
-                fv(e, [&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<Tok> ft;
-                    x.convert(flat.data(), static_cast<size_t>(N), ft);
-                    lm::ScoreOut so{lp.mutable_data(), sl.mutable_data(), cc.mutable_data(), dn.mutable_data()};
-                    py::gil_scoped_release release;
-                    fm_lm::score_many(x, ft.data(), offsets.data(), ns, n, so, n_threads);
-                    return 0;
-                });
-                return py::make_tuple(lp, sl, cc, dn);
-            },
-            py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n") = 0, py::arg("n_threads") = 0,
-            "FM-index sequence scores (backward search), the same results as on a suffix array.");
+        def_lm_api<PyFMEngine>(m);  // prob, ntd, prob_many, sequence scores (fm_lm.hpp)
     }
     // ---- end of FM-index
 }

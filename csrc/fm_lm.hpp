@@ -212,6 +212,15 @@ lm::NtdOut ntd(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, uin
     return o;
 }
 
+/// Many (prompt, next) pairs on `threads` threads (lm::prob_many semantics).
+template <class Tok>
+void prob_many(const ShardedEngine<FMShard<Tok>>& e, const Tok* flat, const int64_t* offsets, const Tok* next,
+               size_t nq, bool infgram, lm::ProbOut* out, int threads) {
+    parallel_for(nq, 16, threads, [&](size_t i) {
+        out[i] = prob(e, flat + offsets[i], static_cast<size_t>(offsets[i + 1] - offsets[i]), next[i], infgram);
+    });
+}
+
 /// lm::score_many for FM engines: chunks of 2048 positions on `threads` threads.
 template <class Tok>
 void score_many(const ShardedEngine<FMShard<Tok>>& e, const Tok* flat, const int64_t* offsets, size_t nseq,
