@@ -237,17 +237,9 @@ def accepted_of(prop, truth) -> int:
         while a < len(toks) and a < len(truth) and toks[a] == truth[a]:
             a += 1
         return a
-    toks, parents = prop[1], prop[2]
-    acc = []
-    best = 0
-    for t, p in zip(toks, parents):
-        d = 0 if p < 0 else acc[p]
-        if d < 0 or d >= len(truth) or truth[d] != t:
-            acc.append(-1)
-        else:
-            acc.append(d + 1)
-            best = max(best, d + 1)
-    return best
+    from infinigram.drafter import DraftTree  # the library's own rule (longest accepted root path)
+
+    return DraftTree(list(prop[1]), list(prop[2]), [0.0] * len(prop[1])).longest_accepted(truth)
 
 
 def replay(proposer, eval_docs, k: int):

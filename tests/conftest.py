@@ -140,7 +140,7 @@ def synthetic_records() -> List[Dict[str, Any]]:
 def real_records(per_file: int = 20, max_bytes: int = 12000) -> List[Dict[str, Any]]:
     """The first documents (up to ``max_bytes`` each) of the two real corpora."""
     if not (os.path.exists(ENGLISH) and os.path.exists(CODE)):
-        pytest.skip(f"real corpora not found in {DATA_DIR}")
+        pytest.fail(f"real corpora not found in {DATA_DIR} (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     return read_jsonl_head(ENGLISH, per_file, max_bytes) + read_jsonl_head(CODE, per_file, max_bytes)
 
 

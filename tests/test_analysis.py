@@ -311,7 +311,7 @@ def test_perplexity_smollm2_interpolation(tmp_path_factory):
     from infinigram.analysis.perplexity import load_hf_model, perplexity
 
     if not os.path.exists(CODE):
-        pytest.skip("code corpus not found")
+        pytest.fail("code corpus not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     recs = read_jsonl_head(CODE, 140, 40000)
     train, held = recs[:-6], recs[-6:]
     d = tmp_path_factory.mktemp("ppl")

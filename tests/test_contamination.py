@@ -25,7 +25,7 @@ FIELDS = ["prompt", "canonical_solution"]
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     if not (os.path.exists(CODE) and os.path.exists(HUMANEVAL)):
-        pytest.skip(f"real corpora not found in {DATA_DIR}")
+        pytest.fail(f"real corpora not found in {DATA_DIR} (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     d = tmp_path_factory.mktemp("contam")
     he = [json.loads(l) for l in open(HUMANEVAL, encoding="utf-8")]
     recs = []

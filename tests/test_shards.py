@@ -17,7 +17,7 @@ def shard_records():
     """~87 KB of real text with the synthetic edge cases spread among it
     (empty and one-token documents land next to shard boundaries)."""
     if not (os.path.exists(ENGLISH) and os.path.exists(CODE)):
-        pytest.skip("real corpora not found")
+        pytest.fail("real corpora not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     real = read_jsonl_head(ENGLISH, 12, 8000) + read_jsonl_head(CODE, 12, 8000)
     synth = synthetic_records()
     out = []

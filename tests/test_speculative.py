@@ -56,7 +56,7 @@ def smollm2():
 
 def _first(path: str, n_chars: int) -> str:
     if not os.path.exists(path):
-        pytest.skip(f"{path} not found")
+        pytest.fail(f"{path} not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
     with open(path, encoding="utf-8") as fh:
         return json.loads(fh.readline())["text"][:n_chars]
 

@@ -6,6 +6,8 @@ a local ``tokenizer.json`` file.
 
 from __future__ import annotations
 
+import abc
+
 import hashlib
 import os
 from typing import Any, Dict, List, Sequence, Union
@@ -20,8 +22,8 @@ __all__ = ["Tokenizer", "BytesTokenizer", "HFTokenizer", "load_tokenizer", "load
 TokenSeq = Union[Sequence[int], np.ndarray]
 
 
-class Tokenizer:
-    """Common interface. Attributes: ``kind``, ``vocab_size``, ``token_width``,
+class Tokenizer(abc.ABC):
+    """Common interface (BytesTokenizer, HFTokenizer). Attributes: ``kind``, ``vocab_size``, ``token_width``,
     ``separator`` (``vocab_size <= separator``: no real token equals it)."""
 
     kind: str = ""
@@ -34,21 +36,21 @@ class Tokenizer:
         """numpy dtype of encoded tokens (little endian, token_width bytes)."""
         return dtype_for(self.token_width)
 
+    @abc.abstractmethod
     def identity(self) -> Dict[str, Any]:
         """The manifest's ``tokenizer`` entry."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def encode(self, text: str) -> np.ndarray:
         """Token ids of ``text`` as an array of :attr:`dtype`."""
-        raise NotImplementedError
 
     def encode_batch(self, texts: Sequence[str]) -> List[np.ndarray]:
         """:meth:`encode` of each text (the HF tokenizer runs them on threads)."""
         return [self.encode(t) for t in texts]
 
+    @abc.abstractmethod
     def decode(self, tokens: TokenSeq) -> str:
         """Text of token ids."""
-        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} kind={self.kind} vocab_size={self.vocab_size} width={self.token_width}>"

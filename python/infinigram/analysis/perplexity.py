@@ -41,8 +41,6 @@ LAMBDA_GRID = np.round(np.arange(0.0, 1.0, 0.01), 2)
 
 def infgram_logprobs(index: Any, token_seqs: Sequence[np.ndarray], n_threads: int = 0) -> List[np.ndarray]:
     """Per-token ∞-gram log-probs (natural log; -inf where the ∞-gram gives 0)."""
-    if not hasattr(index, "infgram_logprobs_many"):
-        raise NotImplementedError("this Index has no infgram_logprobs (language-model queries not available)")
     res = index.infgram_logprobs_many([np.asarray(t, dtype=np.int64) for t in token_seqs], n_threads)
     out = []
     for r in res:
