@@ -192,3 +192,20 @@ def test_prob_many_equal_sa_backend(pairs):
         for k in ("prompt_count", "cont_count", "end_count", "suffix_len"):
             assert a[k].tolist() == b[k].tolist(), (f, k)
         np.testing.assert_array_equal(np.isnan(a["prob"]), np.isnan(b["prob"]))
+
+
+@pytest.mark.parametrize("backend", ["sa", "fm"])
+def test_bad_query_arrays_and_batches_raise(pairs, backend):
+    """Non-integer query arrays and malformed (flat, offsets) batches are
+    ValueErrors on both backends, never silently truncated or misread."""
+    sa, fm = pairs["u8-1shard"]
+    ix = sa if backend == "sa" else fm
+    with pytest.raises(ValueError, match="integer dtype"):
+        ix.count(np.array([116.0, 104.0]))
+    flat = np.array([116, 104, 101], dtype=np.int64)
+    for offsets, what in [([0, 2], "end at len"), ([1, 3], "start at 0"), ([0, 3, 2, 3], "non-decreasing"),
+                          ([], "1-d array")]:
+        with pytest.raises(ValueError, match=what):
+            ix.count_many((flat, np.array(offsets, dtype=np.int64)))
+    with pytest.raises(ValueError, match="prompts but"):
+        ix.prob_many(["th", "e"], [101])
