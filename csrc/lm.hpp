@@ -301,16 +301,68 @@ inline void merge_counts(std::vector<std::pair<uint64_t, uint64_t>>& v) {
 /// Sampling: unit = smallest power of two with ceil(occ / unit) <= max_support;
 /// per shard a uniform random offset o in [0, unit); every rank lo + o + j*unit
 /// is read and its block weighted by unit: an unbiased estimate of each count.
+/// Ranges this small (every shard) are read whole by small_ntd instead of galloped.
+constexpr uint64_t kSmallRange = 32;
+
+/// The exact distribution of a context whose ranges all hold <= kSmallRange
+/// ranks: every key is read, the SA entries of all shards prefetched first and
+/// then their text, so the cache misses of all shards and ranks overlap (the
+/// galloping path reads them one dependent miss after another). Fills c and
+/// out (unmerged); false if some shard has more than `budget` distinct tokens.
+template <class Tok>
+inline bool small_ntd(const Engine<Tok>& e, const std::vector<Range>& rr, size_t d, uint64_t budget,
+                      ContextStats& c, std::vector<std::pair<uint64_t, uint64_t>>& out) {
+    constexpr int64_t sep = static_cast<int64_t>(separator_of<Tok>());
+    uint64_t pos[kSmallRange];
+    bool ok = true;
+    for (size_t s = 0; s < rr.size(); ++s)
+        for (uint64_t r = rr[s].lo; r < rr[s].hi; r += 8) e.shard(s).prefetch_rank(r);
+    for (size_t s = 0; s < rr.size(); ++s) {
+        const SAShard<Tok>& sh = e.shard(s);
+        const uint64_t k = rr[s].size();
+        for (uint64_t i = 0; i < k; ++i) {
+            pos[i] = sh.suffix_at(rr[s].lo + i) + d;
+            __builtin_prefetch(sh.tokens() + pos[i]);
+        }
+        c.occ += k;
+        uint64_t blocks = 0;
+        int64_t prev = kEndKey;
+        for (uint64_t i = 0; i < k; ++i) {
+            const int64_t key = pos[i] >= sh.n_positions() ? kEndKey : static_cast<int64_t>(sh.tokens()[pos[i]]);
+            if (key == kEndKey || key == sep) { ++c.end; continue; }
+            if (key != prev) { out.emplace_back(static_cast<uint64_t>(key), 0); ++blocks; prev = key; }
+            ++out.back().second;
+        }
+        ok = ok && blocks <= budget;
+    }
+    return ok;
+}
+
 template <class Tok>
 inline NtdOut ntd_in(const Engine<Tok>& e, const std::vector<Range>& rr, size_t d, uint64_t max_support,
                      int exact_mode, uint64_t seed) {
     NtdOut o;
+    if (max_support == 0) max_support = 1;
+    if (d > 0 && exact_mode != 2 &&
+        std::all_of(rr.begin(), rr.end(), [](const Range& r) { return r.size() <= kSmallRange; })) {
+        ContextStats c;
+        const bool ok = small_ntd(e, rr, d, exact_mode == 1 ? std::numeric_limits<uint64_t>::max() : max_support, c,
+                                  o.counts);
+        o.prompt_count = c.occ;
+        o.end_count = c.end;
+        o.suffix_len = d;
+        if (ok || c.denom() == 0) {
+            if (c.denom() == 0) o.counts.clear();
+            if (rr.size() > 1) merge_counts(o.counts);
+            return o;
+        }
+        o.counts.clear();  // too many distinct tokens for max_support: sampled below
+    }
     ContextStats c = context_stats(e, rr, d);
     o.prompt_count = d == 0 ? c.denom() : c.occ;
     o.end_count = d == 0 ? 0 : c.end;
     o.suffix_len = d;
     if (c.denom() == 0) return o;
-    if (max_support == 0) max_support = 1;
     bool ok = false;
     if (exact_mode != 2) {
         const uint64_t budget = exact_mode == 1 ? std::numeric_limits<uint64_t>::max() : max_support;

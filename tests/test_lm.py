@@ -527,3 +527,33 @@ def test_cli_lm_modes(lm_rand_u8, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["count"] == lm_rand_u8.single.count_cnf([["ab", "ba"], ["c"]], max_diff_tokens=5)[0]
     assert main(["query", p, "prob", "ab", "--next", "cc"]) == 2
+
+
+def test_ntd_small_ranges_respect_max_support(lm_rand_u8):
+    """Prompts with at most 32 occurrences per shard are read whole (no
+    galloping); max_support still decides exact vs sampled, per shard."""
+    ref = lm_rand_u8.ref
+    rng = random.Random(11)
+    seen_exact = seen_sampled = 0
+    for q in sample_prompts(ref, rng, 300, max_len=4):
+        if not q:
+            continue
+        occ, c = ref.next_counts(q)
+        if occ == 0 or occ > 32:
+            continue
+        want = {t: n for t, n in c.items() if t != END}
+        for idx in (lm_rand_u8.single, lm_rand_u8.multi):
+            for ms in (1, 2, 1000):
+                r = idx.ntd(q, max_support=ms, seed=3)
+                assert (r.prompt_count, r.end_count) == (occ, c[END]), q
+                if idx is lm_rand_u8.single:  # one shard: sampled exactly when it has > ms distinct tokens
+                    assert r.approx == (len(want) > ms), (q, ms)
+                if len(want) <= ms:  # no shard can have more distinct tokens than the union
+                    assert not r.approx and {t: n for t, (n, _) in r.items()} == want, (q, ms)
+                if r.approx:
+                    assert len(want) > ms
+                    seen_sampled += 1
+                else:
+                    assert {t: n for t, (n, _) in r.items()} == want, (q, ms)
+                    seen_exact += 1
+    assert seen_exact > 20 and seen_sampled > 5
