@@ -149,6 +149,34 @@ py::tuple ntd_tuple(const lm::NtdOut& o) {
     return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
 }
 
+/// Batched ntd as flat arrays: (offsets, tokens, counts, prompt_count,
+/// end_count, suffix_len, approx, unit); prompt i's distribution is
+/// tokens/counts[offsets[i]:offsets[i+1]] (ascending tokens).
+py::tuple ntd_arrays(const std::vector<lm::NtdOut>& out) {
+    const auto nq = static_cast<py::ssize_t>(out.size());
+    py::array_t<int64_t> off(nq + 1), pc(nq), ec(nq), sl(nq), unit(nq);
+    py::array_t<bool> approx(nq);
+    int64_t* o = off.mutable_data();
+    o[0] = 0;
+    for (py::ssize_t i = 0; i < nq; ++i) o[i + 1] = o[i] + static_cast<int64_t>(out[i].denom() > 0 ? out[i].counts.size() : 0);
+    py::array_t<int64_t> tok(o[nq]), cnt(o[nq]);
+    int64_t *t = tok.mutable_data(), *c = cnt.mutable_data();
+    for (py::ssize_t i = 0; i < nq; ++i) {
+        const lm::NtdOut& r = out[i];
+        pc.mutable_data()[i] = static_cast<int64_t>(r.prompt_count);
+        ec.mutable_data()[i] = static_cast<int64_t>(r.end_count);
+        sl.mutable_data()[i] = static_cast<int64_t>(r.suffix_len);
+        unit.mutable_data()[i] = static_cast<int64_t>(r.unit);
+        approx.mutable_data()[i] = r.approx;
+        if (r.denom() == 0) continue;
+        for (size_t k = 0; k < r.counts.size(); ++k) {
+            t[o[i] + static_cast<int64_t>(k)] = static_cast<int64_t>(r.counts[k].first);
+            c[o[i] + static_cast<int64_t>(k)] = static_cast<int64_t>(r.counts[k].second);
+        }
+    }
+    return py::make_tuple(off, tok, cnt, pc, ec, sl, approx, unit);
+}
+
 /// Defines matching_statistics / matching_statistics_many for one engine
 /// class PE (suffix-array or FM); `visit(e, f)` calls f on its typed engine.
 /// Registered once per backend: pybind11 picks the overload by engine type.
@@ -285,6 +313,32 @@ void def_lm_api(py::module_& m) {
         py::arg("infgram") = false,
         "(dist {token: (count, prob)}, prompt_count, end_count, suffix_len, approx, unit); ascending tokens.\n"
         "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
+    m.def(
+        "lm_ntd_many",
+        [](const PE& e, I64Array flat, I64Array offsets, uint64_t max_support, int exact_mode, uint64_t seed,
+           bool infgram, int n_threads) {
+            const size_t nq = check_flat_offsets(flat, offsets);
+            return e.visit([&](auto& x) {
+                std::vector<TokOf<decltype(x)>> ft;
+                x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
+                std::vector<lm::NtdOut> out(nq);
+                {
+                    py::gil_scoped_release release;
+                    const int64_t* o = offsets.data();
+                    parallel_for(nq, 16, n_threads, [&](size_t i) {
+                        // per-prompt seed: the same results whatever the thread count
+                        const uint64_t si = seed ^ (0x9E3779B97F4A7C15ULL * (i + 1));
+                        out[i] = ntd_query(x, ft.data() + o[i], static_cast<size_t>(o[i + 1] - o[i]), max_support,
+                                           exact_mode, si, infgram);
+                    });
+                }
+                return ntd_arrays(out);
+            });
+        },
+        py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("max_support"), py::arg("exact_mode") = 0,
+        py::arg("seed") = 0, py::arg("infgram") = false, py::arg("n_threads") = 0,
+        "Batched lm_ntd: (offsets, tokens, counts, prompt_count, end_count, suffix_len, approx, unit) arrays;\n"
+        "prompt i's distribution is tokens/counts[offsets[i]:offsets[i+1]]. GIL released, all cores.");
     m.def(
         "lm_prob_many",
         [](const PE& e, I64Array flat, I64Array offsets, I64Array next, bool infgram, int n_threads) {

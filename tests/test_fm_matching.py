@@ -209,3 +209,12 @@ def test_bad_query_arrays_and_batches_raise(pairs, backend):
             ix.count_many((flat, np.array(offsets, dtype=np.int64)))
     with pytest.raises(ValueError, match="prompts but"):
         ix.prob_many(["th", "e"], [101])
+
+
+def test_ntd_many_equal_sa_backend(pairs):
+    sa, fm = pairs["u8-3shards"]
+    ps = ["the ", "the cat", "a ", "abracadabra", "missi", "dogs", "zzz", "o", ""]
+    for f in ("ntd_many", "infgram_ntd_many"):
+        a, b = getattr(sa, f)(ps, exact=True), getattr(fm, f)(ps, exact=True)
+        for k in ("offsets", "tokens", "counts", "prompt_count", "end_count", "suffix_len", "approx"):
+            assert np.array_equal(getattr(a, k), getattr(b, k)), (f, k)

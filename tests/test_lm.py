@@ -557,3 +557,34 @@ def test_ntd_small_ranges_respect_max_support(lm_rand_u8):
                     assert {t: n for t, (n, _) in r.items()} == want, (q, ms)
                     seen_exact += 1
     assert seen_exact > 20 and seen_sampled > 5
+
+
+def test_ntd_many_equals_ntd(corpus):
+    """Batched ntd / infgram_ntd: the same distributions as one call per prompt
+    (exact and sampled), packed or listed prompts, any thread count."""
+    ref, rng = corpus.ref, random.Random(12)
+    prompts = sample_prompts(ref, rng, 40, max_len=6)
+    for idx in (corpus.single, corpus.multi):
+        for infgram in (False, True):
+            many = idx.infgram_ntd_many if infgram else idx.ntd_many
+            one = idx.infgram_ntd if infgram else idx.ntd
+            b = many(prompts, exact=True, n_threads=2)
+            assert len(b) == len(prompts) and len(b.offsets) == len(prompts) + 1
+            for i, q in enumerate(prompts):
+                r, s = one(q, exact=True), b[i]
+                assert dict(r.items()) == dict(s.items()), q
+                assert (r.prompt_count, r.end_count, r.suffix_len, r.approx) == \
+                       (s.prompt_count, s.end_count, s.suffix_len, s.approx), q
+            # sampled (max_support=2 forces it for frequent prompts): independent of threads, reproducible
+            s1 = many(prompts, max_support=2, seed=5, n_threads=1)
+            s2 = many(idx._pack(prompts), max_support=2, seed=5, n_threads=2)
+            for f in ("offsets", "tokens", "counts", "prompt_count", "end_count", "suffix_len", "approx", "unit"):
+                assert np.array_equal(getattr(s1, f), getattr(s2, f)), f
+            for i, q in enumerate(prompts):
+                r = one(q, max_support=2, seed=5)
+                assert (s1[i].prompt_count, s1[i].end_count, s1[i].approx, s1[i].unit) == \
+                       (r.prompt_count, r.end_count, r.approx, r.unit), q
+                if not r.approx:
+                    assert dict(s1[i].items()) == dict(r.items())
+    with pytest.raises(ValueError):
+        corpus.single.ntd_many([[1]], max_support=0)

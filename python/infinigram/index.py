@@ -184,21 +184,27 @@ class Index:
         ``flat_ids[offsets[i]:offsets[i+1]]`` (the fastest form). Runs in C++
         with the GIL released on ``n_threads`` threads (0 = all cores).
         """
+        flat, offsets = self._pack(queries)
+        return self._engine.count_many(flat, offsets, n_threads).astype(np.int64, copy=False)
+
+    def _pack(self, queries: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
+        """(flat int64 ids, offsets) of many queries: a list of queries (strings
+        encoded in one batch) or an already packed ``(flat, offsets)`` pair."""
         if isinstance(queries, tuple) and len(queries) == 2 and isinstance(queries[0], np.ndarray) \
                 and isinstance(queries[1], np.ndarray):
-            flat, offsets = queries
-        else:
-            qs = list(queries)
-            if any(isinstance(q, str) for q in qs):
-                strs = [i for i, q in enumerate(qs) if isinstance(q, str)]
-                enc = self.tokenizer.encode_batch([qs[i] for i in strs])
-                for i, e in zip(strs, enc):
-                    qs[i] = e
-            lens = np.fromiter((len(q) for q in qs), dtype=np.int64, count=len(qs))
-            offsets = np.zeros(len(qs) + 1, dtype=np.int64)
-            np.cumsum(lens, out=offsets[1:])
-            flat = np.concatenate([np.asarray(q, dtype=np.int64) for q in qs]) if qs else np.zeros(0, np.int64)
-        return self._engine.count_many(flat, offsets, n_threads).astype(np.int64, copy=False)
+            return queries
+        qs = list(queries)
+        if any(isinstance(q, str) for q in qs):
+            strs = [i for i, q in enumerate(qs) if isinstance(q, str)]
+            enc = self.tokenizer.encode_batch([qs[i] for i in strs])
+            for i, e in zip(strs, enc):
+                qs[i] = e
+        arrs = [np.asarray(q, dtype=np.int64).reshape(-1) for q in qs]
+        offsets = np.zeros(len(arrs) + 1, dtype=np.int64)
+        if arrs:
+            np.cumsum([len(a) for a in arrs], out=offsets[1:])
+        flat = np.concatenate(arrs) if arrs else np.zeros(0, np.int64)
+        return flat, offsets
 
     def locate(self, q: Query, limit: int = 100) -> Locations:
         """Up to ``limit`` occurrences of ``q``: document index and token offset
@@ -313,6 +319,18 @@ class Index:
                     seed: Optional[int] = None) -> "lm.NtdResult":
         """∞-gram next-token distribution; see :func:`infinigram.lm.infgram_ntd`."""
         return lm.infgram_ntd(self, prompt, max_support, exact, seed)
+
+    def ntd_many(self, prompts: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]],
+                 max_support: int = lm.DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None, seed: Optional[int] = None,
+                 n_threads: int = 0) -> "lm.NtdBatch":
+        """Batched :meth:`ntd` (flat numpy arrays); GIL released, all cores; see :func:`infinigram.lm.ntd_many`."""
+        return lm.ntd_many(self, prompts, max_support, exact, seed, n_threads)
+
+    def infgram_ntd_many(self, prompts: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]],
+                         max_support: int = lm.DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
+                         seed: Optional[int] = None, n_threads: int = 0) -> "lm.NtdBatch":
+        """Batched :meth:`infgram_ntd`; see :func:`infinigram.lm.ntd_many`."""
+        return lm.infgram_ntd_many(self, prompts, max_support, exact, seed, n_threads)
 
     def prob_many(self, prompts: Sequence[Query], next_tokens: Sequence[Union[int, str]],
                   n_threads: int = 0) -> Dict[str, np.ndarray]:

@@ -188,13 +188,8 @@ def _ids(index: Any, q: Query) -> Any:
     return q
 
 
-def _pack(index: Any, seqs: Sequence[Query]) -> Tuple[np.ndarray, np.ndarray]:
-    arrs = [np.asarray(_ids(index, q), dtype=np.int64).reshape(-1) for q in seqs]
-    offsets = np.zeros(len(arrs) + 1, dtype=np.int64)
-    if arrs:
-        np.cumsum([len(a) for a in arrs], out=offsets[1:])
-    flat = np.concatenate(arrs) if arrs else np.zeros(0, np.int64)
-    return flat, offsets
+def _pack(index: Any, seqs: Any) -> Tuple[np.ndarray, np.ndarray]:
+    return index._pack(seqs)
 
 
 def _exact_mode(exact: Optional[bool]) -> int:
@@ -251,6 +246,67 @@ def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPOR
         raise ValueError("max_support must be > 0")
     return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support),
                                     _exact_mode(exact), _seed(seed), True))
+
+
+@dataclass
+class NtdBatch:
+    """Next-token distributions of many prompts as flat arrays: prompt ``i``'s
+    tokens (ascending) and counts are ``tokens[offsets[i]:offsets[i+1]]`` and
+    ``counts[...]``; ``prompt_count``, ``end_count``, ``suffix_len``,
+    ``approx``, ``unit`` have one entry per prompt (as in :class:`NtdResult`).
+    ``batch[i]`` gives prompt ``i``'s :class:`NtdResult`."""
+
+    offsets: np.ndarray
+    tokens: np.ndarray
+    counts: np.ndarray
+    prompt_count: np.ndarray
+    end_count: np.ndarray
+    suffix_len: np.ndarray
+    approx: np.ndarray
+    unit: np.ndarray
+
+    @property
+    def denom(self) -> np.ndarray:
+        return self.prompt_count - self.end_count
+
+    def __len__(self) -> int:
+        return len(self.prompt_count)
+
+    def __getitem__(self, i: int) -> NtdResult:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"prompt {i} of {len(self)}")
+        i %= len(self)
+        a, b = int(self.offsets[i]), int(self.offsets[i + 1])
+        den = int(self.denom[i])
+        dist = {int(t): (int(c), int(c) / den) for t, c in zip(self.tokens[a:b].tolist(), self.counts[a:b].tolist())}
+        return NtdResult(dist, int(self.prompt_count[i]), int(self.end_count[i]), int(self.suffix_len[i]),
+                         bool(self.approx[i]), int(self.unit[i]))
+
+
+def _ntd_many(index: Any, prompts: Any, max_support: int, exact: Optional[bool], seed: Optional[int],
+              n_threads: int, infgram: bool) -> NtdBatch:
+    if max_support <= 0:
+        raise ValueError("max_support must be > 0")
+    flat, offsets = _pack(index, prompts)
+    return NtdBatch(*_core.lm_ntd_many(index._engine, flat, offsets, int(max_support), _exact_mode(exact),
+                                       _seed(seed), infgram, int(n_threads)))
+
+
+def ntd_many(index: Any, prompts: Any, max_support: int = DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
+             seed: Optional[int] = None, n_threads: int = 0) -> NtdBatch:
+    """Batched :func:`ntd`: the distributions after many prompts (a list of
+    queries, or a packed ``(flat_ids, offsets)`` pair), computed in C++ with
+    the GIL released on ``n_threads`` threads (0 = all cores), returned as
+    flat arrays (:class:`NtdBatch`). Same results as calling :func:`ntd` on
+    each prompt; when sampling, prompt ``i`` uses a seed derived from
+    ``seed`` and ``i`` (so results do not depend on the thread count)."""
+    return _ntd_many(index, prompts, max_support, exact, seed, n_threads, False)
+
+
+def infgram_ntd_many(index: Any, prompts: Any, max_support: int = DEFAULT_MAX_SUPPORT,
+                     exact: Optional[bool] = None, seed: Optional[int] = None, n_threads: int = 0) -> NtdBatch:
+    """Batched :func:`infgram_ntd` (see :func:`ntd_many`)."""
+    return _ntd_many(index, prompts, max_support, exact, seed, n_threads, True)
 
 
 def _prob_many(index: Any, prompts: Sequence[Query], next_tokens: Sequence[Token], infgram: bool,
