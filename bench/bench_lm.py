@@ -19,6 +19,8 @@ Measured, per call from Python (``perf_counter_ns``, one untimed warm-up pass,
   the prompt, as for real LM contexts);
 * ``search_docs_cnf`` with two clauses of 6-byte n-grams taken ~40 bytes apart
   in one document (maxnum=1, max_diff_tokens=100);
+* batched ``ntd_many`` after the 19-byte prompts (prompts/s, 1 and 2
+  threads) against infini-gram's per-call rate (it has no batched ntd)
 * whole-sequence ∞-gram scoring throughput (tokens/s) of ``--score-file``
   (default: the start of the CPython stdlib corpus, text the Debian docs do not
   hold verbatim) with 1 and 2 threads; infini-gram has no sequence scorer, so
@@ -141,6 +143,22 @@ def main() -> None:
                     bd = {t: v["cont_cnt"] for t, v in b["result_by_token_id"].items() if t < 254}
                     bad += {t: c for t, (c, _) in a.items()} != bd
             res["mismatches"][f"n={L}"] = bad
+
+        if L == PROMPT_LENS[-1]:  # batched ntd (one call, numpy out) vs one call per prompt
+            flat = np.asarray([t for (q,) in na for t in q], dtype=np.int64)
+            offs = np.arange(0, L * len(na) + 1, L, dtype=np.int64)
+            for th in (1, 2):
+                best = float("inf")
+                for _ in range(max(R, 3)):
+                    t = time.perf_counter()
+                    ours.ntd_many((flat, offs), n_threads=th)
+                    best = min(best, time.perf_counter() - t)
+                qps = len(na) / best
+                res["throughput"][f"ours ntd_many n={L} {th} thread(s) prompts/s"] = qps
+                ig_p50 = res["latency_us"][f"ntd n={L}"].get("ig_p50")
+                rows.append([f"ntd_many n={L}: {th} thread(s)", f"{qps:,.0f} prompts/s", "",
+                             f"{1e6 / ig_p50:,.0f} /s" if ig_p50 else "", "",
+                             f"{qps * ig_p50 / 1e6:.1f}x" if ig_p50 else ""])
 
     # ---------------------------------------------------------------- ∞-gram
     heads = windows(corpus, rng, nq, 25, 0)

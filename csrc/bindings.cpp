@@ -8,7 +8,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "engine.hpp"
@@ -147,6 +149,17 @@ py::tuple ntd_tuple(const lm::NtdOut& o) {
         for (const auto& tc : o.counts)
             dist[py::int_(tc.first)] = py::make_tuple(tc.second, static_cast<double>(tc.second) / static_cast<double>(den));
     return py::make_tuple(dist, o.prompt_count, o.end_count, o.suffix_len, o.approx, o.unit);
+}
+
+/// A seed for a sampled query when the caller gave none: the clock (ns) and
+/// the thread, mixed (splitmix64). Cheap: most queries never sample.
+inline uint64_t fresh_seed() {
+    uint64_t z = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) ^
+                 (static_cast<uint64_t>(std::hash<std::thread::id>{}(std::this_thread::get_id())) << 1);
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
 }
 
 /// Batched ntd as flat arrays: (offsets, tokens, counts, prompt_count,
@@ -297,22 +310,27 @@ void def_lm_api(py::module_& m) {
         "(prob, prompt_count, cont_count, end_count, suffix_len); prob = cont / (prompt_count - end_count), NaN if 0.");
     m.def(
         "lm_ntd",
-        [](const PE& e, py::handle q, uint64_t max_support, int exact_mode, uint64_t seed, bool infgram) {
+        [](const PE& e, py::handle q, uint64_t max_support, std::optional<bool> exact, std::optional<uint64_t> seed,
+           bool infgram) {
+            if (max_support == 0) throw std::invalid_argument("max_support must be > 0");
             std::vector<int64_t> ids = read_ids(q);
+            const int exact_mode = !exact ? 0 : (*exact ? 1 : 2);
+            const uint64_t s = seed ? *seed : fresh_seed();
             return e.visit([&](auto& x) {
                 const auto t = to_tokens(x, ids);
                 lm::NtdOut o;
                 {
                     py::gil_scoped_release release;
-                    o = ntd_query(x, t.data(), t.size(), max_support, exact_mode, seed, infgram);
+                    o = ntd_query(x, t.data(), t.size(), max_support, exact_mode, s, infgram);
                 }
                 return ntd_tuple(o);
             });
         },
-        py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact_mode") = 0, py::arg("seed") = 0,
-        py::arg("infgram") = false,
+        py::arg("engine"), py::arg("q"), py::arg("max_support"), py::arg("exact") = py::none(),
+        py::arg("seed") = py::none(), py::arg("infgram") = false,
         "(dist {token: (count, prob)}, prompt_count, end_count, suffix_len, approx, unit); ascending tokens.\n"
-        "exact_mode 0 = auto, 1 = exact, 2 = sampled.");
+        "exact: None = auto (exact if every shard has <= max_support distinct next tokens), True, False (sampled);\n"
+        "seed: None = a fresh random seed.");
     m.def(
         "lm_ntd_many",
         [](const PE& e, I64Array flat, I64Array offsets, uint64_t max_support, int exact_mode, uint64_t seed,

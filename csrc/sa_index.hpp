@@ -149,7 +149,12 @@ public:
                 const Skeleton& sk = c.sh->skel_;
                 if (c.level < sk.levels) {
                     const uint64_t key = sk.key[c.node];
-                    if (sk.full[c.node]) {
+                    // the next three levels below this node: one cache line each
+                    // (heap order: 2v..2v+1, 4v..4v+3, 8v..8v+7 are aligned)
+                    const size_t nodes = sk.key.size();
+                    if (8 * c.node < nodes) __builtin_prefetch(sk.key.data() + 8 * c.node);
+                    if (4 * c.node < nodes) __builtin_prefetch(sk.key.data() + 4 * c.node);
+                    if (key != 0) {  // 0: a suffix shorter than the key (or all-zero tokens): probe it
                         const uint64_t a = key & c.mask, b = c.qkey;
                         if (a != b || c.m <= kKeyTokens) {
                             if (c.level + 1 == sk.levels) prefetch_children(c);  // the first probes past the skeleton
@@ -226,8 +231,7 @@ public:
 private:
     struct Skeleton {
         int levels = 0;
-        std::vector<uint64_t> key;  // heap order, index 1 = root
-        std::vector<uint8_t> full;  // key holds kKeyTokens real tokens (suffix long enough)
+        std::vector<uint64_t> key;  // heap order, index 1 = root; 0 = no key (probe the suffix)
     };
 
     static uint64_t pack(const Tok* t, size_t k) {
@@ -267,16 +271,12 @@ private:
             sk.levels = static_cast<int>(halves.size());
             const size_t nodes = size_t(1) << sk.levels;
             sk.key.assign(nodes, 0);
-            sk.full.assign(nodes, 0);
             std::vector<uint64_t> base(nodes, 0);
             for (int d = 0; d < sk.levels; ++d)
                 for (size_t v = size_t(1) << d; v < (size_t(2) << d); ++v) {
                     const uint64_t r = base[v] + halves[static_cast<size_t>(d)];
                     const uint64_t p = suffix_at(r);
-                    if (n_ - p >= kKeyTokens) {
-                        sk.key[v] = pack(T_ + p, kKeyTokens);
-                        sk.full[v] = 1;
-                    }
+                    if (n_ - p >= kKeyTokens) sk.key[v] = pack(T_ + p, kKeyTokens);
                     if (d + 1 < sk.levels) {
                         base[2 * v] = base[v];
                         base[2 * v + 1] = r;

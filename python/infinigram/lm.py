@@ -214,10 +214,6 @@ def infgram_prob(index: Any, prompt: Query, next_token: Token) -> ProbResult:
     return ProbResult(p, pc, cc, ec, sl)
 
 
-def _ntd_result(raw: Tuple) -> NtdResult:
-    return NtdResult(*raw)
-
-
 def ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
         seed: Optional[int] = None) -> NtdResult:
     """Next-token distribution after ``prompt`` (end-of-document occurrences
@@ -235,8 +231,8 @@ def ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact
     """
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support),
-                                    _exact_mode(exact), _seed(seed), False))
+    return NtdResult(*_core.lm_ntd(index._engine, index.encode(prompt) if isinstance(prompt, str) else prompt,
+                                   max_support, exact, None if seed is None else _seed(seed), False))
 
 
 def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPORT, exact: Optional[bool] = None,
@@ -244,8 +240,8 @@ def infgram_ntd(index: Any, prompt: Query, max_support: int = DEFAULT_MAX_SUPPOR
     """:func:`ntd` after the ∞-gram suffix of ``prompt`` (``suffix_len``)."""
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    return _ntd_result(_core.lm_ntd(index._engine, _ids(index, prompt), int(max_support),
-                                    _exact_mode(exact), _seed(seed), True))
+    return NtdResult(*_core.lm_ntd(index._engine, index.encode(prompt) if isinstance(prompt, str) else prompt,
+                                   max_support, exact, None if seed is None else _seed(seed), True))
 
 
 @dataclass
