@@ -15,6 +15,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 #include <cstdint>
 #include <mutex>
 #include <string>
@@ -77,9 +78,19 @@ public:
         const uint64_t avail = n_ - pos;
         const size_t k = avail < m ? static_cast<size_t>(avail) : m;
         const Tok* s = T_ + pos;
-        for (size_t i = 0; i < k; ++i) {
-            if (s[i] != q[i]) return s[i] < q[i] ? -1 : 1;
+        constexpr size_t W = 8 / sizeof(Tok);  // tokens per 8-byte word
+        size_t i = 0;
+        for (; i + W <= k; i += W) {  // a word at a time; the first differing token from the XOR (little-endian)
+            uint64_t x, y;
+            std::memcpy(&x, s + i, 8);
+            std::memcpy(&y, q + i, 8);
+            if (x != y) {
+                const size_t t = i + static_cast<size_t>(__builtin_ctzll(x ^ y)) / (8 * sizeof(Tok));
+                return s[t] < q[t] ? -1 : 1;
+            }
         }
+        for (; i < k; ++i)
+            if (s[i] != q[i]) return s[i] < q[i] ? -1 : 1;
         return k < m ? -1 : 0;  // a suffix that ends inside q is smaller
     }
 
@@ -139,6 +150,7 @@ public:
     /// Advances the chains to their answers (chains[i].base).
     static void search(Chain* ch, size_t nc) {
         for (size_t k = 0; k < nc; ++k) ch[k].sh->skeleton();  // built once per shard
+        skeleton_levels(ch, nc);
         bool todo[2 * kMaxGroup];
         for (;;) {
             bool active = false;
@@ -182,6 +194,41 @@ public:
         for (size_t k = 0; k < nc; ++k) {
             Chain& c = ch[k];
             if (c.sh->n_ > 0 && c.pred(c.sh->compare(c.sh->suffix_at(c.base), c.q, c.m))) ++c.base;
+        }
+    }
+
+    /// The skeleton levels of all chains in a tight, branch-free loop (the
+    /// general loop of search() costs a mispredicted branch per chain and
+    /// level): a chain stops here at a key tie it cannot resolve (m > 8
+    /// tokens or a short suffix), or when its skeleton ends; search() goes on
+    /// from there.
+    static void skeleton_levels(Chain* ch, size_t nc) {
+        bool live[2 * kMaxGroup];
+        size_t nl = 0;
+        for (size_t k = 0; k < nc; ++k) {
+            live[k] = ch[k].len > 1 && ch[k].level < ch[k].sh->skel_.levels;
+            nl += live[k];
+        }
+        while (nl) {
+            for (size_t k = 0; k < nc; ++k) {
+                if (!live[k]) continue;
+                Chain& c = ch[k];
+                const Skeleton& sk = c.sh->skel_;
+                const uint64_t* key = sk.key.data();
+                const size_t nodes = sk.key.size();
+                if (8 * c.node < nodes) __builtin_prefetch(key + 8 * c.node);  // three levels down: one line
+                if (4 * c.node < nodes) __builtin_prefetch(key + 4 * c.node);
+                const uint64_t kv = key[c.node], a = kv & c.mask, b = c.qkey;
+                if (kv == 0 || (a == b && c.m > kKeyTokens)) { live[k] = false; --nl; continue; }
+                const bool right = (a < b) | (c.upper & (a == b));  // pred(compare(suffix, q))
+                if (c.level + 1 == sk.levels) prefetch_ahead(c, false);  // the first probes past the skeleton
+                const uint64_t half = c.len / 2;
+                c.base += right ? half : 0;
+                c.len -= half;
+                c.node = 2 * c.node + right;
+                ++c.level;
+                if (c.len <= 1 || c.level >= sk.levels) { live[k] = false; --nl; }
+            }
         }
     }
 
