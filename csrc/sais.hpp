@@ -173,14 +173,52 @@ Idx classify(const Char* T, Idx n, TypeBits& t) {
     Idx m = 0;
     bool s_next = false;  // position n-1 is L-type (the sentinel is smaller)
     uint64_t word = 0;
-    for (Idx i = n - 2; i >= 0; --i) {
-        const bool s = T[i] < T[i + 1] || (T[i] == T[i + 1] && s_next);
+    for (Idx i = n - 2; i >= 0; --i) {  // branch-free: T[i] == T[i+1] is a coin flip on real text
+        const bool s = (T[i] < T[i + 1]) | ((T[i] == T[i + 1]) & s_next);
         m += static_cast<Idx>(s_next & !s);  // i+1 is LMS
         word |= uint64_t(s) << (i & 63);
         if ((i & 63) == 0) { t.set_word(static_cast<size_t>(i) >> 6, word); word = 0; }
         s_next = s;
     }
     return m;
+}
+
+/// T[a, a + len) == T[b, b + len) (both inside T). Substrings of at most 8
+/// bytes (most LMS substrings) compare as one masked word: no loop whose
+/// exit the branch predictor has to guess.
+template <class Char, class Idx>
+inline bool equal_substrings(const Char* T, Idx n, Idx a, Idx b, Idx len) {
+    const size_t bytes = static_cast<size_t>(len) * sizeof(Char);
+    const size_t limit = static_cast<size_t>(n) * sizeof(Char);
+    if (bytes <= 8 && static_cast<size_t>(std::max(a, b)) * sizeof(Char) + 8 <= limit) {
+        uint64_t x, y;
+        std::memcpy(&x, T + a, 8);
+        std::memcpy(&y, T + b, 8);
+        const uint64_t mask = bytes == 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * bytes)) - 1;  // little-endian
+        return ((x ^ y) & mask) == 0;
+    }
+    return std::equal(T + a, T + a + len, T + b);
+}
+
+/// cnt[c] = occurrences of c in T[0, n) (cnt zeroed by the caller). Small
+/// alphabets count into four interleaved histograms: runs of one symbol
+/// would otherwise chain every increment through the same counter.
+template <class Char, class Idx>
+void count_symbols(const Char* T, Idx n, Idx K, Idx* cnt) {
+    if (K > 4096) {
+        for (Idx i = 0; i < n; ++i) ++cnt[T[i]];
+        return;
+    }
+    std::vector<Idx> h(4 * static_cast<size_t>(K), 0);
+    Idx i = 0;
+    for (; i + 4 <= n; i += 4) {
+        ++h[T[i]];
+        ++h[static_cast<size_t>(K) + T[i + 1]];
+        ++h[2 * static_cast<size_t>(K) + T[i + 2]];
+        ++h[3 * static_cast<size_t>(K) + T[i + 3]];
+    }
+    for (; i < n; ++i) ++h[T[i]];
+    for (Idx c = 0; c < K; ++c) cnt[c] = h[c] + h[K + c] + h[2 * K + c] + h[3 * K + c];
 }
 
 /// One level of SA-IS over T[0, n) with symbols in [0, K).
@@ -195,7 +233,7 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     const Idx m = classify(T, n, t);
     Buckets<Idx> B(K, spare, spare_len);
     std::fill(B.cnt, B.cnt + K, Idx(0));
-    for (Idx i = 0; i < n; ++i) ++B.cnt[T[i]];
+    count_symbols(T, n, K, B.cnt);
 
     // ---- Stage 1: sort the LMS substrings.
     std::fill(SA, SA + n, Idx(0));
@@ -234,8 +272,8 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     {
         Idx prev = -1, prev_len = 0;
         for (Idx r = 0; r < m; ++r) {
-            if (r + 16 < m) {
-                const Idx f = SA[r + 16];
+            if (r + 32 < m) {
+                const Idx f = SA[r + 32];
                 __builtin_prefetch(SA + m + (f >> 1));
                 __builtin_prefetch(T + f);
             }
@@ -243,16 +281,19 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
             Idx len = SA[m + (p >> 1)];
             bool same = false;
             if (prev >= 0 && len == prev_len && p + len <= n && prev + len <= n)
-                same = std::equal(T + p, T + p + len, T + prev);
+                same = equal_substrings(T, n, p, prev, len);
             if (!same) { ++names; prev = p; prev_len = len; }
             SA[m + (p >> 1)] = names;
         }
     }
     // Gather the names, in text order, into SA[n-m, n): the reduced string.
     {
-        Idx j = n - 1;
-        for (Idx i = n - 1; i >= m; --i)
-            if (SA[i] != 0) SA[j--] = SA[i] - 1;
+        Idx j = n - 1;  // j >= i: slots past i are consumed, so the unconditional write is harmless
+        for (Idx i = n - 1; i >= m; --i) {
+            const Idx v = SA[i];
+            SA[j] = v - 1;
+            j -= static_cast<Idx>(v != 0);
+        }
     }
     Idx* s1 = SA + (n - m);
     const double wmid = w0 + (w1 - w0) * 0.5;
@@ -271,10 +312,14 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
         Idx j = m - 1;
         t.for_each_lms_desc([&](size_t i) { s1[j--] = static_cast<Idx>(i); });
     }
-    for (Idx i = 0; i < m; ++i) SA[i] = s1[SA[i]];
+    for (Idx i = 0; i < m; ++i) {  // ranks -> positions (random reads of s1: prefetched)
+        if (i + 32 < m) __builtin_prefetch(s1 + SA[i + 32]);
+        SA[i] = s1[SA[i]];
+    }
     std::fill(SA + m, SA + n, Idx(0));
     B.ends();
     for (Idx i = m - 1; i >= 0; --i) {
+        if (i >= 32) __builtin_prefetch(T + SA[i - 32]);
         Idx p = SA[i];
         SA[i] = 0;
         SA[--B.ptr[T[p]]] = p;
