@@ -250,9 +250,10 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
         for (Idx c = 0; c < K; ++c) {
             const Idx begin = B.ptr[c];
             end += B.cnt[c];
-            for (Idx i = begin; i < end; ++i) {
+            for (Idx i = begin; i < end; ++i) {  // branch-free: k <= i, so SA[k] is already read
                 const Idx v = SA[i];
-                if (v < -1) SA[k++] = ~v;
+                SA[k] = ~v;
+                k += static_cast<Idx>(v < -1);
             }
         }
     }
