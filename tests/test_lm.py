@@ -588,3 +588,12 @@ def test_ntd_many_equals_ntd(corpus):
                     assert dict(s1[i].items()) == dict(r.items())
     with pytest.raises(ValueError):
         corpus.single.ntd_many([[1]], max_support=0)
+
+
+def test_ntd_without_seed_samples_afresh(lm_wide):
+    """seed=None draws a new sampling offset per call (seeded calls repeat)."""
+    idx = lm_wide.multi
+    fresh = {tuple(sorted(idx.ntd("q", max_support=8).items())) for _ in range(20)}
+    assert len(fresh) > 1
+    seeded = {tuple(sorted(idx.ntd("q", max_support=8, seed=4).items())) for _ in range(5)}
+    assert len(seeded) == 1
