@@ -187,6 +187,12 @@ public:
     }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
+    /// rank_pair of g pairs on their own vectors (same interface as RRRVector).
+    static void rank_pair_multi(const BitVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
+                                uint64_t* ri, uint64_t* rj) {
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
+        for (size_t a = 0; a < g; ++a) v[a]->rank_pair(i[a], j[a], &ri[a], &rj[a]);
+    }
 
     /// rank1(i) and bit i together (same interface as RRRVector).
     uint64_t rank_access(uint64_t i, int* bit) const {
@@ -545,41 +551,31 @@ public:
 
     /// rank1(i) and rank1(j), i <= j: one directory walk when both fall in one half-superblock.
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const {
-        using namespace rrr_detail;
-        const uint64_t sb = i / kSBBits;
-        if (j >= n_ || j / kSBBits != sb) { *ri = rank1(i); *rj = rank1(j); return; }
-        const uint64_t ini = i - sb * kSBBits, inj = j - sb * kSBBits;
-        const int bi = static_cast<int>(ini / kB), bj = static_cast<int>(inj / kB);
-        const int xi = static_cast<int>(ini - uint64_t(bi) * kB), xj = static_cast<int>(inj - uint64_t(bj) * kB);
-        const uint8_t* len = tables().len;
-        const bool fwd_i = bi < kHalf || !full(sb), fwd_j = bj < kHalf || !full(sb);
-        if (fwd_i != fwd_j) { *ri = rank1(i); *rj = rank1(j); return; }
         Block a, b;
-        if (fwd_i) {
-            Cursor c = cursor(sb);
-            c.skip(*this, bi);
-            a.r = c.r; a.pos = c.pos; a.k = c.next_class(*this);
-            if (bj == bi) b = a;
-            else {
-                c.r += a.k; c.pos += len[a.k];
-                c.skip(*this, bj - bi - 1);
-                b.r = c.r; b.pos = c.pos; b.k = c.next_class(*this);
-            }
-        } else {
-            BackCursor c = back_cursor(sb + 1);
-            c.skip(*this, kSB - 1 - bj);
-            b.k = c.prev_class(*this);
-            b.r = c.r - b.k; b.pos = c.pos - len[b.k];
-            if (bi == bj) a = b;
-            else {
-                c.r = b.r; c.pos = b.pos;
-                c.skip(*this, bj - bi - 1);
-                a.k = c.prev_class(*this);
-                a.r = c.r - a.k; a.pos = c.pos - len[a.k];
-            }
+        blocks_pair(i, j, &a, &b);
+        *ri = finish(a, i, nullptr);
+        *rj = finish(b, j, nullptr);
+    }
+
+    /// rank_pair for g pairs, each on its own vector (v[a] may differ; i[a] <= j[a]
+    /// <= v[a]->size(); g <= kMaxBatch): ri[a] = v[a]->rank1(i[a]), rj[a] = v[a]->rank1(j[a]).
+    /// Staged across the pairs (directory, class codes, offsets), each stage
+    /// prefetching what the next reads, so the g chains of misses overlap.
+    /// O(g * (kSB / 2 + kB)) time.
+    static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
+                                uint64_t* ri, uint64_t* rj) {
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_dir(i[a]); v[a]->prefetch_dir(j[a]); }
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_cls(i[a]); v[a]->prefetch_cls(j[a]); }
+        Block bi[kMaxBatch], bj[kMaxBatch];
+        for (size_t a = 0; a < g; ++a) {
+            v[a]->blocks_pair(i[a], j[a], &bi[a], &bj[a]);
+            __builtin_prefetch(v[a]->offs_.data() + (bi[a].pos >> 6));
+            __builtin_prefetch(v[a]->offs_.data() + (bj[a].pos >> 6));
         }
-        *ri = a.r + rank_in_block(a.k, read_bits(offs_.data(), a.pos, len[a.k]), xi, nullptr);
-        *rj = b.r + rank_in_block(b.k, read_bits(offs_.data(), b.pos, len[b.k]), xj, nullptr);
+        for (size_t a = 0; a < g; ++a) {
+            ri[a] = v[a]->finish(bi[a], i[a], nullptr);
+            rj[a] = v[a]->finish(bj[a], j[a], nullptr);
+        }
     }
 
     /// Position of the k-th (0-based) one / zero (binary search on rank).
@@ -732,6 +728,74 @@ private:
         c.skip(*this, rrr_detail::kSB - 1 - j);
         const int k = c.prev_class(*this);
         return Block{c.r - k, c.pos - rrr_detail::tables().len[k], k};
+    }
+
+    /// Prefetches the directory entries of the superblock holding bit i (i <= n).
+    void prefetch_dir(uint64_t i) const {
+        const uint64_t sb = std::min(i, n_) / rrr_detail::kSBBits;
+        __builtin_prefetch(dir_.data() + 3 * sb);
+        __builtin_prefetch(dir_.data() + 3 * sb + 3);
+        __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
+    }
+    /// Prefetches the class codes that block() reads first for bit i (the directory should be cached).
+    void prefetch_cls(uint64_t i) const {
+        using namespace rrr_detail;
+        const uint64_t x = std::min(i, n_), sb = x / kSBBits;
+        const int j = static_cast<int>((x % kSBBits) / kB);
+        const bool back = j >= kHalf && full(sb);
+        const uint64_t cp = cursor(back ? sb + 1 : sb).cpos - (back ? 1 : 0);
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
+    }
+    /// The block holding bit i (i < n); for i >= n a block that finish() ignores.
+    Block block_of(uint64_t i) const {
+        using namespace rrr_detail;
+        if (i >= n_) return Block{ones_, 0, 0};
+        return block(i / kSBBits, static_cast<int>((i % kSBBits) / kB));
+    }
+    /// The blocks of bits i <= j; one class-code walk when both lie in the same
+    /// half of one superblock (the common case for close bounds).
+    void blocks_pair(uint64_t i, uint64_t j, Block* pa, Block* pb) const {
+        using namespace rrr_detail;
+        const uint64_t sb = i / kSBBits;
+        if (j >= n_ || j / kSBBits != sb) { *pa = block_of(i); *pb = block_of(j); return; }
+        const int bi = static_cast<int>((i - sb * kSBBits) / kB), bj = static_cast<int>((j - sb * kSBBits) / kB);
+        const bool fwd_i = bi < kHalf || !full(sb), fwd_j = bj < kHalf || !full(sb);
+        if (fwd_i != fwd_j) { *pa = block_of(i); *pb = block_of(j); return; }
+        const uint8_t* len = tables().len;
+        Block a, b;
+        if (fwd_i) {
+            Cursor c = cursor(sb);
+            c.skip(*this, bi);
+            a.r = c.r; a.pos = c.pos; a.k = c.next_class(*this);
+            if (bj == bi) b = a;
+            else {
+                c.r += a.k; c.pos += len[a.k];
+                c.skip(*this, bj - bi - 1);
+                b.r = c.r; b.pos = c.pos; b.k = c.next_class(*this);
+            }
+        } else {
+            BackCursor c = back_cursor(sb + 1);
+            c.skip(*this, kSB - 1 - bj);
+            b.k = c.prev_class(*this);
+            b.r = c.r - b.k; b.pos = c.pos - len[b.k];
+            if (bi == bj) a = b;
+            else {
+                c.r = b.r; c.pos = b.pos;
+                c.skip(*this, bj - bi - 1);
+                a.k = c.prev_class(*this);
+                a.r = c.r - a.k; a.pos = c.pos - len[a.k];
+            }
+        }
+        *pa = a;
+        *pb = b;
+    }
+    /// rank1(i) (and bit i) from the block holding i (block_of(i)).
+    uint64_t finish(const Block& b, uint64_t i, int* bit) const {
+        using namespace rrr_detail;
+        if (i >= n_) { if (bit) *bit = 0; return ones_; }
+        const int x = static_cast<int>((i % kSBBits) % kB);
+        const uint64_t off = read_bits(offs_.data(), b.pos, tables().len[b.k]);
+        return b.r + rank_in_block(b.k, off, x, bit);
     }
 
     /// Length-limited (kMaxCode) Huffman code lengths of 64 classes; every class gets a code.
