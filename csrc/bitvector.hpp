@@ -335,6 +335,54 @@ inline int rank_in_block(int k, uint64_t off, int x, int* bit) {
     return k - b;
 }
 
+/// rank_in_block of g blocks (classes k, offsets off, positions x) at once:
+/// the same greedy decoding, but L blocks step through the positions together
+/// (a block's steps are masked off below its x), so their dependency chains
+/// (table load, compare, subtract per position) interleave instead of each
+/// waiting on its own; without early exits or branches on the data. Exact
+/// for every class (k = 0: C(p, 0) = 1 > off = 0, never taken; k = 63:
+/// C(p, 63) = 0 for p < 63, always taken). O(g * (63 - min x)) simple steps.
+inline void rank_in_block_multi(const int* k, const uint64_t* off, const int* x, size_t g, uint64_t* rank, int* bit) {
+    constexpr size_t L = 4, M = 64;
+    const Tables& t = tables();
+    uint8_t mixed[M];  // blocks that need decoding; the rest (all zeros / all ones / ones at the bottom) directly
+    size_t nm = 0;
+    for (size_t a = 0; a < g; ++a) {
+        if (k[a] == 0 || k[a] == kB || off[a] == 0) {  // off == 0: the k ones at positions 0..k-1
+            bit[a] = x[a] < k[a];
+            rank[a] = static_cast<uint64_t>(std::min(x[a], k[a]));
+        } else {
+            mixed[nm++] = static_cast<uint8_t>(a);
+        }
+    }
+    for (size_t a0 = 0; a0 < nm; a0 += L) {
+        const size_t n = std::min(L, nm - a0);
+        uint64_t kk[L], oo[L];
+        int xx[L], lo = kB;
+        for (size_t l = 0; l < L; ++l) {  // missing lanes: a class-0 block, stepped but unused
+            const size_t a = mixed[a0 + (l < n ? l : 0)];
+            kk[l] = l < n ? static_cast<uint64_t>(k[a]) : 0;
+            oo[l] = l < n ? off[a] : 0;
+            xx[l] = l < n ? x[a] : kB - 1;
+            lo = std::min(lo, xx[l]);
+        }
+        for (int p = kB - 1; p > lo; --p) {
+            const uint64_t* row = t.C[p];
+            for (size_t l = 0; l < L; ++l) {
+                const uint64_t c = row[kk[l]];
+                const uint64_t ge = static_cast<uint64_t>(oo[l] >= c) & static_cast<uint64_t>(p > xx[l]);
+                oo[l] -= c & (0 - ge);
+                kk[l] -= ge;
+            }
+        }
+        for (size_t l = 0; l < n; ++l) {
+            const uint64_t b = oo[l] >= t.C[xx[l]][kk[l]] && kk[l] > 0;
+            rank[mixed[a0 + l]] = kk[l] - b;
+            bit[mixed[a0 + l]] = static_cast<int>(b);
+        }
+    }
+}
+
 inline uint64_t read_bits(const uint64_t* w, uint64_t pos, int len) {
     if (len == 0) return 0;
     const uint64_t i = pos >> 6;
@@ -541,12 +589,16 @@ public:
             b[a] = block(sb, static_cast<int>((idx[a] % kSBBits) / kB));
             __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
-        for (size_t a = 0; a < g; ++a) {
-            if (idx[a] >= n_) { rank[a] = ones_; bit[a] = 0; continue; }
-            const int x = static_cast<int>((idx[a] % kSBBits) % kB);
-            const uint64_t off = read_bits(offs_.data(), b[a].pos, len[b[a].k]);
-            rank[a] = b[a].r + rank_in_block(b[a].k, off, x, &bit[a]);
+        int k[kMaxBatch], x[kMaxBatch];
+        uint64_t off[kMaxBatch], in[kMaxBatch];
+        for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
+            const bool ok = idx[a] < n_;
+            k[a] = ok ? b[a].k : 0;
+            x[a] = ok ? static_cast<int>((idx[a] % kSBBits) % kB) : 0;
+            off[a] = ok ? read_bits(offs_.data(), b[a].pos, len[b[a].k]) : 0;
         }
+        rank_in_block_multi(k, off, x, g, in, bit);
+        for (size_t a = 0; a < g; ++a) rank[a] = idx[a] < n_ ? b[a].r + in[a] : ones_;
     }
 
     /// rank1(i) and rank1(j), i <= j: one directory walk when both fall in one half-superblock.
@@ -572,9 +624,20 @@ public:
             __builtin_prefetch(v[a]->offs_.data() + (bi[a].pos >> 6));
             __builtin_prefetch(v[a]->offs_.data() + (bj[a].pos >> 6));
         }
-        for (size_t a = 0; a < g; ++a) {
-            ri[a] = v[a]->finish(bi[a], i[a], nullptr);
-            rj[a] = v[a]->finish(bj[a], j[a], nullptr);
+        int k[2 * kMaxBatch], x[2 * kMaxBatch], bit[2 * kMaxBatch];
+        uint64_t off[2 * kMaxBatch], in[2 * kMaxBatch];
+        size_t nd = 0;
+        for (size_t a = 0; a < g; ++a) {  // distinct in-block decodings (i and j often share a block)
+            v[a]->decode_args(bi[a], i[a], &k[nd], &off[nd], &x[nd]);
+            ++nd;
+            if (j[a] != i[a]) { v[a]->decode_args(bj[a], j[a], &k[nd], &off[nd], &x[nd]); ++nd; }
+        }
+        rrr_detail::rank_in_block_multi(k, off, x, nd, in, bit);
+        for (size_t a = 0, d = 0; a < g; ++a) {
+            ri[a] = i[a] >= v[a]->n_ ? v[a]->ones_ : bi[a].r + in[d];
+            ++d;
+            if (j[a] != i[a]) { rj[a] = j[a] >= v[a]->n_ ? v[a]->ones_ : bj[a].r + in[d]; ++d; }
+            else rj[a] = ri[a];
         }
     }
 
@@ -788,6 +851,14 @@ private:
         }
         *pa = a;
         *pb = b;
+    }
+    /// The arguments of rank_in_block for bit i in block b (i >= n: a class-0 block).
+    void decode_args(const Block& b, uint64_t i, int* k, uint64_t* off, int* x) const {
+        using namespace rrr_detail;
+        const bool ok = i < n_;
+        *k = ok ? b.k : 0;
+        *x = ok ? static_cast<int>((i % kSBBits) % kB) : 0;
+        *off = ok ? read_bits(offs_.data(), b.pos, tables().len[b.k]) : 0;
     }
     /// rank1(i) (and bit i) from the block holding i (block_of(i)).
     uint64_t finish(const Block& b, uint64_t i, int* bit) const {
