@@ -9,12 +9,16 @@
 //                 system, ceil(log2 C(63, k)) bits; none for k = 0 or 63).
 //                 Classes are Huffman-coded (length <= 11, canonical) with the
 //                 previous block's class as context (all zeros / mixed / all
-//                 ones): on a BWT ~3.6 bits per class instead of 6. 64 blocks
+//                 ones): on a BWT ~3.6 bits per class instead of 6. 48 blocks
 //                 form a superblock; a directory gives, per superblock, the
 //                 ones before it and its bit positions in the offset and class
 //                 streams (u16s relative to a u64 triple per 16 superblocks,
 //                 ~1 bit per block). rank1/access decode the superblock's class
 //                 codes up to the block (table lookups), then one offset.
+//                 Batched ranks (rank_access_batch: one vector; rank_pair_multi:
+//                 pairs on several vectors) stage the misses of all their
+//                 positions and decode the mixed blocks 4 at a time in lock
+//                 step (rank_in_block_multi).
 //   EliasFano     a sorted set of m integers in [0, u): 2 + log2(u/m) bits per
 //                 element; rank1 (how many < x), contains(x, &rank), select.
 //

@@ -14,12 +14,16 @@
 //   C[c]        = 1 + occurrences of codes < c         (the 1 is the $ row)
 //   LF(row)     = C[c] + rank(c, row),  c = BWT[row]   (row of pos - 1)
 //   find(q)     backward search: |q| rank pairs; rows [lo, hi) = SA ranks [lo-1, hi-1)
+//   find_multi / find_group   the backward searches of one query in several
+//               shards (FMEngine.count / find) or of several queries in one
+//               shard (count_many) in lock step: one batched rank2 per
+//               pattern symbol over all of them, misses overlapped
 //   locate(row) LF-walk to a sampled row (positions divisible by sa_sample are
 //               sampled; their rows are an Elias–Fano set) -> < sa_sample steps
 //   extract     one LF walk per isa_sample tokens, each from the row of the
 //               first sampled position at or after its end (the ISA sample
 //               names that SA sample; past the last one, row 0 = position n);
-//               16 walks advance in lock step (batched wavelet-tree descents
+//               32 walks advance in lock step (batched wavelet-tree descents
 //               whose rank stages overlap their cache misses), and long
 //               ranges split their walks over threads
 //
@@ -357,7 +361,7 @@ private:
         }
     }
 
-    static constexpr size_t kGroup = 16;
+    static constexpr size_t kGroup = 32;  // chains in lock step (<= RRRVector::kMaxBatch): more independent work per batched rank
     struct Chain { uint64_t row, pos, stop, at; };  // at: the position of row (phase 0)
     /// LF of g rows at once (none the primary): codes of BWT[row] and the rows of pos - 1.
     void lf_batch(const uint64_t* rows, size_t g, uint64_t* code, uint64_t* next) const {
