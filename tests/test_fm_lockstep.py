@@ -129,3 +129,26 @@ def test_lockstep_real_text_shards(tmp_path):
     flat = np.array([x for q in qs for x in q], dtype=np.int64)
     offsets = np.cumsum([0] + [len(q) for q in qs]).astype(np.int64)
     assert list(f.count_many(flat, offsets, 1)) == [e.count(q) for q in qs]
+
+
+def test_lockstep_large_skewed_u16(tmp_path):
+    """Zipf-distributed u16 tokens, 2 shards of ~60k tokens: deep wavelet trees whose bit
+    vectors span many RRR superblocks and hyperblocks (both walk directions, mixed
+    blocks of every class); counts, ranges, count_many and whole-shard extraction."""
+    rng = np.random.default_rng(17)
+    ranks = np.minimum(rng.zipf(1.3, size=120_000), 3000).astype(np.uint64) * 7
+    docs = [ranks[a:a + 1500] for a in range(0, len(ranks), 1500)]
+    e, f, texts = _shards(tmp_path, 2, docs, 2, 16, 32)
+    r = random.Random(3)
+    alphabet = sorted({int(x) for x in ranks[:5000]})
+    qs = _queries(r, texts, 65535, alphabet, 200)
+    for q in qs:
+        assert f.count(q) == e.count(q) == (_brute(texts, q) if q else f.count(q)), q
+        for s, ((a, b), (c, d)) in enumerate(zip(f.find(q), e.find(q))):
+            if q and d > c:
+                assert (a, b) == (c, d)
+    flat = np.array([x for q in qs for x in q], dtype=np.int64)
+    offsets = np.cumsum([0] + [len(q) for q in qs]).astype(np.int64)
+    assert list(f.count_many(flat, offsets, 2)) == [e.count(q) for q in qs]
+    for s, T in enumerate(texts):
+        assert np.array_equal(f.tokens(s, 0, len(T)), T)
