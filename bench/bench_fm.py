@@ -23,6 +23,9 @@ same corpus, same patterns, same documents, one script.
 * locate: all occurrences of the 10-byte patterns, µs per occurrence.
 * extraction: ``--docs`` random whole documents, MB/s (ours: ``FMEngine.tokens``;
   SDSL: ``extract``).
+* ``--fm-index DIR``: also the count latency on an existing FM index of the
+  same corpus (e.g. 4 shards), same patterns, one lock-step search over its
+  shards per call (``FMEngine.count``); the shard count is in the row name.
 * ``fm-index`` (PyPI) is tried too when importable.
 """
 from __future__ import annotations
@@ -69,6 +72,8 @@ def main() -> None:
     ap.add_argument("--e2e", action="store_true", help="also time `infinigram build --backend fm` end to end")
     ap.add_argument("--no-sdsl", action="store_true")
     ap.add_argument("--json", default=str(REPO / "bench" / "out" / "fm.json"))
+    ap.add_argument("--fm-index", default=None,
+                    help="an existing FM index (any shard count) of the same corpus: count latency on it too")
     args = ap.parse_args()
     ig = import_infinigram()
     from infinigram import _core
@@ -157,6 +162,24 @@ def main() -> None:
         for q in qs:
             eng.count(q)
         ours["count_us"][str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+    if args.fm_index:  # an existing, possibly multi-shard FM index of the same corpus
+        fman = json.loads((Path(args.fm_index) / "index.json").read_text())
+        assert fman["backend"] == "fm", f"{args.fm_index} is not an FM index"
+        specs = [tuple(str(Path(args.fm_index) / s["dir"] / f) for f in ("fm.bin", "fm_sa.bin", "fm_isa.bin",
+                                                                        "doc_offsets.bin")) for s in fman["shards"]]
+        meng = _core.FMEngine(1, specs)
+        ours["multi_shards"] = len(specs)
+        ours["multi_count_us"] = {}
+        for L in LENGTHS:
+            qs = [list(w) for w in pats[L]]
+            for q in qs:
+                meng.count(q)  # warm-up
+            t = time.perf_counter()
+            for q in qs:
+                meng.count(q)
+            ours["multi_count_us"][str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+        bad_multi = sum(meng.count(list(w)) != eng.count(list(w)) for L in LENGTHS for w in pats[L][:50])
+        assert bad_multi == 0, f"{bad_multi} counts differ between {args.fm_index} and the one-shard FM index"
     occ = 0
     t = time.perf_counter()
     for w in pats[10]:
@@ -205,6 +228,10 @@ def main() -> None:
             res["sdsl_build"]["peak_rss"] / 1e6 if s else None, "{:.0f}")
     for L in LENGTHS:
         row(f"count {L:3d} B (µs)", ours["count_us"][str(L)], s["count_us"][str(L)] if s else None)
+    if "multi_count_us" in ours:  # ours on S shards vs SDSL's single index
+        for L in LENGTHS:
+            row(f"count {L:3d} B {ours['multi_shards']} sh (µs)", ours["multi_count_us"][str(L)],
+                s["count_us"][str(L)] if s else None)
     row("locate µs/occ", ours["locate_us_per_occ"], s["locate_us_per_occ"] if s else None)
     row("extract MB/s", ours["extract_mb_s"], s["extract_mb_s"] if s else None, "{:.3f}")
     print(f"mismatches vs the SA index: {res['mismatches_vs_sa']}; fm-index (PyPI): {res['pypi_fm_index']}")

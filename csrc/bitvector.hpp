@@ -9,12 +9,16 @@
 //                 system, ceil(log2 C(63, k)) bits; none for k = 0 or 63).
 //                 Classes are Huffman-coded (length <= 11, canonical) with the
 //                 previous block's class as context (all zeros / mixed / all
-//                 ones): on a BWT ~3.6 bits per class instead of 6. 64 blocks
+//                 ones): on a BWT ~3.6 bits per class instead of 6. 48 blocks
 //                 form a superblock; a directory gives, per superblock, the
 //                 ones before it and its bit positions in the offset and class
 //                 streams (u16s relative to a u64 triple per 16 superblocks,
 //                 ~1 bit per block). rank1/access decode the superblock's class
 //                 codes up to the block (table lookups), then one offset.
+//                 Batched ranks (rank_access_batch: one vector; rank_pair_multi:
+//                 pairs on several vectors) stage the misses of all their
+//                 positions and decode the mixed blocks 4 at a time in lock
+//                 step (rank_in_block_multi).
 //   EliasFano     a sorted set of m integers in [0, u): 2 + log2(u/m) bits per
 //                 element; rank1 (how many < x), contains(x, &rank), select.
 //
@@ -187,6 +191,12 @@ public:
     }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
+    /// rank_pair of g pairs on their own vectors (same interface as RRRVector).
+    static void rank_pair_multi(const BitVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
+                                uint64_t* ri, uint64_t* rj) {
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
+        for (size_t a = 0; a < g; ++a) v[a]->rank_pair(i[a], j[a], &ri[a], &rj[a]);
+    }
 
     /// rank1(i) and bit i together (same interface as RRRVector).
     uint64_t rank_access(uint64_t i, int* bit) const {
@@ -327,6 +337,54 @@ inline int rank_in_block(int k, uint64_t off, int x, int* bit) {
     const int b = off >= t.C[x][k] && k > 0;
     if (bit) *bit = b;
     return k - b;
+}
+
+/// rank_in_block of g blocks (classes k, offsets off, positions x) at once:
+/// the same greedy decoding, but L blocks step through the positions together
+/// (a block's steps are masked off below its x), so their dependency chains
+/// (table load, compare, subtract per position) interleave instead of each
+/// waiting on its own; without early exits or branches on the data. Exact
+/// for every class (k = 0: C(p, 0) = 1 > off = 0, never taken; k = 63:
+/// C(p, 63) = 0 for p < 63, always taken). O(g * (63 - min x)) simple steps.
+inline void rank_in_block_multi(const int* k, const uint64_t* off, const int* x, size_t g, uint64_t* rank, int* bit) {
+    constexpr size_t L = 4, M = 64;
+    const Tables& t = tables();
+    uint8_t mixed[M];  // blocks that need decoding; the rest (all zeros / all ones / ones at the bottom) directly
+    size_t nm = 0;
+    for (size_t a = 0; a < g; ++a) {
+        if (k[a] == 0 || k[a] == kB || off[a] == 0) {  // off == 0: the k ones at positions 0..k-1
+            bit[a] = x[a] < k[a];
+            rank[a] = static_cast<uint64_t>(std::min(x[a], k[a]));
+        } else {
+            mixed[nm++] = static_cast<uint8_t>(a);
+        }
+    }
+    for (size_t a0 = 0; a0 < nm; a0 += L) {
+        const size_t n = std::min(L, nm - a0);
+        uint64_t kk[L], oo[L];
+        int xx[L], lo = kB;
+        for (size_t l = 0; l < L; ++l) {  // missing lanes: a class-0 block, stepped but unused
+            const size_t a = mixed[a0 + (l < n ? l : 0)];
+            kk[l] = l < n ? static_cast<uint64_t>(k[a]) : 0;
+            oo[l] = l < n ? off[a] : 0;
+            xx[l] = l < n ? x[a] : kB - 1;
+            lo = std::min(lo, xx[l]);
+        }
+        for (int p = kB - 1; p > lo; --p) {
+            const uint64_t* row = t.C[p];
+            for (size_t l = 0; l < L; ++l) {
+                const uint64_t c = row[kk[l]];
+                const uint64_t ge = static_cast<uint64_t>(oo[l] >= c) & static_cast<uint64_t>(p > xx[l]);
+                oo[l] -= c & (0 - ge);
+                kk[l] -= ge;
+            }
+        }
+        for (size_t l = 0; l < n; ++l) {
+            const uint64_t b = oo[l] >= t.C[xx[l]][kk[l]] && kk[l] > 0;
+            rank[mixed[a0 + l]] = kk[l] - b;
+            bit[mixed[a0 + l]] = static_cast<int>(b);
+        }
+    }
 }
 
 inline uint64_t read_bits(const uint64_t* w, uint64_t pos, int len) {
@@ -535,51 +593,56 @@ public:
             b[a] = block(sb, static_cast<int>((idx[a] % kSBBits) / kB));
             __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
-        for (size_t a = 0; a < g; ++a) {
-            if (idx[a] >= n_) { rank[a] = ones_; bit[a] = 0; continue; }
-            const int x = static_cast<int>((idx[a] % kSBBits) % kB);
-            const uint64_t off = read_bits(offs_.data(), b[a].pos, len[b[a].k]);
-            rank[a] = b[a].r + rank_in_block(b[a].k, off, x, &bit[a]);
+        int k[kMaxBatch], x[kMaxBatch];
+        uint64_t off[kMaxBatch], in[kMaxBatch];
+        for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
+            const bool ok = idx[a] < n_;
+            k[a] = ok ? b[a].k : 0;
+            x[a] = ok ? static_cast<int>((idx[a] % kSBBits) % kB) : 0;
+            off[a] = ok ? read_bits(offs_.data(), b[a].pos, len[b[a].k]) : 0;
         }
+        rank_in_block_multi(k, off, x, g, in, bit);
+        for (size_t a = 0; a < g; ++a) rank[a] = idx[a] < n_ ? b[a].r + in[a] : ones_;
     }
 
     /// rank1(i) and rank1(j), i <= j: one directory walk when both fall in one half-superblock.
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const {
-        using namespace rrr_detail;
-        const uint64_t sb = i / kSBBits;
-        if (j >= n_ || j / kSBBits != sb) { *ri = rank1(i); *rj = rank1(j); return; }
-        const uint64_t ini = i - sb * kSBBits, inj = j - sb * kSBBits;
-        const int bi = static_cast<int>(ini / kB), bj = static_cast<int>(inj / kB);
-        const int xi = static_cast<int>(ini - uint64_t(bi) * kB), xj = static_cast<int>(inj - uint64_t(bj) * kB);
-        const uint8_t* len = tables().len;
-        const bool fwd_i = bi < kHalf || !full(sb), fwd_j = bj < kHalf || !full(sb);
-        if (fwd_i != fwd_j) { *ri = rank1(i); *rj = rank1(j); return; }
         Block a, b;
-        if (fwd_i) {
-            Cursor c = cursor(sb);
-            c.skip(*this, bi);
-            a.r = c.r; a.pos = c.pos; a.k = c.next_class(*this);
-            if (bj == bi) b = a;
-            else {
-                c.r += a.k; c.pos += len[a.k];
-                c.skip(*this, bj - bi - 1);
-                b.r = c.r; b.pos = c.pos; b.k = c.next_class(*this);
-            }
-        } else {
-            BackCursor c = back_cursor(sb + 1);
-            c.skip(*this, kSB - 1 - bj);
-            b.k = c.prev_class(*this);
-            b.r = c.r - b.k; b.pos = c.pos - len[b.k];
-            if (bi == bj) a = b;
-            else {
-                c.r = b.r; c.pos = b.pos;
-                c.skip(*this, bj - bi - 1);
-                a.k = c.prev_class(*this);
-                a.r = c.r - a.k; a.pos = c.pos - len[a.k];
-            }
+        blocks_pair(i, j, &a, &b);
+        *ri = finish(a, i, nullptr);
+        *rj = finish(b, j, nullptr);
+    }
+
+    /// rank_pair for g pairs, each on its own vector (v[a] may differ; i[a] <= j[a]
+    /// <= v[a]->size(); g <= kMaxBatch): ri[a] = v[a]->rank1(i[a]), rj[a] = v[a]->rank1(j[a]).
+    /// Staged across the pairs (directory, class codes, offsets), each stage
+    /// prefetching what the next reads, so the g chains of misses overlap.
+    /// O(g * (kSB / 2 + kB)) time.
+    static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
+                                uint64_t* ri, uint64_t* rj) {
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_dir(i[a]); v[a]->prefetch_dir(j[a]); }
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_cls(i[a]); v[a]->prefetch_cls(j[a]); }
+        Block bi[kMaxBatch], bj[kMaxBatch];
+        for (size_t a = 0; a < g; ++a) {
+            v[a]->blocks_pair(i[a], j[a], &bi[a], &bj[a]);
+            __builtin_prefetch(v[a]->offs_.data() + (bi[a].pos >> 6));
+            __builtin_prefetch(v[a]->offs_.data() + (bj[a].pos >> 6));
         }
-        *ri = a.r + rank_in_block(a.k, read_bits(offs_.data(), a.pos, len[a.k]), xi, nullptr);
-        *rj = b.r + rank_in_block(b.k, read_bits(offs_.data(), b.pos, len[b.k]), xj, nullptr);
+        int k[2 * kMaxBatch], x[2 * kMaxBatch], bit[2 * kMaxBatch];
+        uint64_t off[2 * kMaxBatch], in[2 * kMaxBatch];
+        size_t nd = 0;
+        for (size_t a = 0; a < g; ++a) {  // distinct in-block decodings (i and j often share a block)
+            v[a]->decode_args(bi[a], i[a], &k[nd], &off[nd], &x[nd]);
+            ++nd;
+            if (j[a] != i[a]) { v[a]->decode_args(bj[a], j[a], &k[nd], &off[nd], &x[nd]); ++nd; }
+        }
+        rrr_detail::rank_in_block_multi(k, off, x, nd, in, bit);
+        for (size_t a = 0, d = 0; a < g; ++a) {
+            ri[a] = i[a] >= v[a]->n_ ? v[a]->ones_ : bi[a].r + in[d];
+            ++d;
+            if (j[a] != i[a]) { rj[a] = j[a] >= v[a]->n_ ? v[a]->ones_ : bj[a].r + in[d]; ++d; }
+            else rj[a] = ri[a];
+        }
     }
 
     /// Position of the k-th (0-based) one / zero (binary search on rank).
@@ -732,6 +795,82 @@ private:
         c.skip(*this, rrr_detail::kSB - 1 - j);
         const int k = c.prev_class(*this);
         return Block{c.r - k, c.pos - rrr_detail::tables().len[k], k};
+    }
+
+    /// Prefetches the directory entries of the superblock holding bit i (i <= n).
+    void prefetch_dir(uint64_t i) const {
+        const uint64_t sb = std::min(i, n_) / rrr_detail::kSBBits;
+        __builtin_prefetch(dir_.data() + 3 * sb);
+        __builtin_prefetch(dir_.data() + 3 * sb + 3);
+        __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
+    }
+    /// Prefetches the class codes that block() reads first for bit i (the directory should be cached).
+    void prefetch_cls(uint64_t i) const {
+        using namespace rrr_detail;
+        const uint64_t x = std::min(i, n_), sb = x / kSBBits;
+        const int j = static_cast<int>((x % kSBBits) / kB);
+        const bool back = j >= kHalf && full(sb);
+        const uint64_t cp = cursor(back ? sb + 1 : sb).cpos - (back ? 1 : 0);
+        __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
+    }
+    /// The block holding bit i (i < n); for i >= n a block that finish() ignores.
+    Block block_of(uint64_t i) const {
+        using namespace rrr_detail;
+        if (i >= n_) return Block{ones_, 0, 0};
+        return block(i / kSBBits, static_cast<int>((i % kSBBits) / kB));
+    }
+    /// The blocks of bits i <= j; one class-code walk when both lie in the same
+    /// half of one superblock (the common case for close bounds).
+    void blocks_pair(uint64_t i, uint64_t j, Block* pa, Block* pb) const {
+        using namespace rrr_detail;
+        const uint64_t sb = i / kSBBits;
+        if (j >= n_ || j / kSBBits != sb) { *pa = block_of(i); *pb = block_of(j); return; }
+        const int bi = static_cast<int>((i - sb * kSBBits) / kB), bj = static_cast<int>((j - sb * kSBBits) / kB);
+        const bool fwd_i = bi < kHalf || !full(sb), fwd_j = bj < kHalf || !full(sb);
+        if (fwd_i != fwd_j) { *pa = block_of(i); *pb = block_of(j); return; }
+        const uint8_t* len = tables().len;
+        Block a, b;
+        if (fwd_i) {
+            Cursor c = cursor(sb);
+            c.skip(*this, bi);
+            a.r = c.r; a.pos = c.pos; a.k = c.next_class(*this);
+            if (bj == bi) b = a;
+            else {
+                c.r += a.k; c.pos += len[a.k];
+                c.skip(*this, bj - bi - 1);
+                b.r = c.r; b.pos = c.pos; b.k = c.next_class(*this);
+            }
+        } else {
+            BackCursor c = back_cursor(sb + 1);
+            c.skip(*this, kSB - 1 - bj);
+            b.k = c.prev_class(*this);
+            b.r = c.r - b.k; b.pos = c.pos - len[b.k];
+            if (bi == bj) a = b;
+            else {
+                c.r = b.r; c.pos = b.pos;
+                c.skip(*this, bj - bi - 1);
+                a.k = c.prev_class(*this);
+                a.r = c.r - a.k; a.pos = c.pos - len[a.k];
+            }
+        }
+        *pa = a;
+        *pb = b;
+    }
+    /// The arguments of rank_in_block for bit i in block b (i >= n: a class-0 block).
+    void decode_args(const Block& b, uint64_t i, int* k, uint64_t* off, int* x) const {
+        using namespace rrr_detail;
+        const bool ok = i < n_;
+        *k = ok ? b.k : 0;
+        *x = ok ? static_cast<int>((i % kSBBits) % kB) : 0;
+        *off = ok ? read_bits(offs_.data(), b.pos, tables().len[b.k]) : 0;
+    }
+    /// rank1(i) (and bit i) from the block holding i (block_of(i)).
+    uint64_t finish(const Block& b, uint64_t i, int* bit) const {
+        using namespace rrr_detail;
+        if (i >= n_) { if (bit) *bit = 0; return ones_; }
+        const int x = static_cast<int>((i % kSBBits) % kB);
+        const uint64_t off = read_bits(offs_.data(), b.pos, tables().len[b.k]);
+        return b.r + rank_in_block(b.k, off, x, bit);
     }
 
     /// Length-limited (kMaxCode) Huffman code lengths of 64 classes; every class gets a code.

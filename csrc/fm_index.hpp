@@ -14,12 +14,16 @@
 //   C[c]        = 1 + occurrences of codes < c         (the 1 is the $ row)
 //   LF(row)     = C[c] + rank(c, row),  c = BWT[row]   (row of pos - 1)
 //   find(q)     backward search: |q| rank pairs; rows [lo, hi) = SA ranks [lo-1, hi-1)
+//   find_multi / find_group   the backward searches of one query in several
+//               shards (FMEngine.count / find) or of several queries in one
+//               shard (count_many) in lock step: one batched rank2 per
+//               pattern symbol over all of them, misses overlapped
 //   locate(row) LF-walk to a sampled row (positions divisible by sa_sample are
 //               sampled; their rows are an Elias–Fano set) -> < sa_sample steps
 //   extract     one LF walk per isa_sample tokens, each from the row of the
 //               first sampled position at or after its end (the ISA sample
 //               names that SA sample; past the last one, row 0 = position n);
-//               16 walks advance in lock step (batched wavelet-tree descents
+//               32 walks advance in lock step (batched wavelet-tree descents
 //               whose rank stages overlap their cache misses), and long
 //               ranges split their walks over threads
 //
@@ -194,6 +198,40 @@ public:
         return Range{r.lo - 1, r.hi - 1};
     }
 
+    // ------------------------------------------------------------------
+    // Lock-step backward search: several searches (one query in several
+    // shards, or several queries in one shard) advance one pattern symbol per
+    // round together; each round is one batched wavelet-tree rank2 over all
+    // of them (HuffmanWaveletTree::rank2_multi), whose bit-vector ranks are
+    // staged with prefetches so the searches' cache misses overlap.
+
+    static constexpr size_t kMaxGroup = 16;
+
+    /// SA ranges of g queries in this shard at once (g <= kMaxGroup);
+    /// out[a] = find(qs[a], ms[a]) (an empty query gives [0, n)).
+    void find_group(const Tok* const* qs, const size_t* ms, size_t g, Range* out) const {
+        Search s[kMaxGroup];
+        for (size_t a = 0; a < g; ++a) s[a].init(this, qs[a], ms[a]);
+        search(s, g);
+        for (size_t a = 0; a < g; ++a) out[a] = s[a].result();
+    }
+
+    /// The ranges of one query in several shards at once (S <= kMaxGroup):
+    /// out[k] = shards[k]->find(q, m).
+    static void find_multi(const FMShard* const* shards, size_t S, const Tok* q, size_t m, Range* out) {
+        Search s[kMaxGroup];
+        for (size_t k = 0; k < S; ++k) s[k].init(shards[k], q, m);
+        search(s, S);
+        for (size_t k = 0; k < S; ++k) out[k] = s[k].result();
+    }
+
+    /// Counts of g queries at once (see find_group).
+    void count_group(const Tok* const* qs, const size_t* ms, size_t g, uint64_t* out) const {
+        Range r[kMaxGroup];
+        find_group(qs, ms, g, r);
+        for (size_t a = 0; a < g; ++a) out[a] = r[a].size();
+    }
+
     /// (code of BWT[row], LF(row)); row != primary.
     std::pair<uint64_t, uint64_t> lf(uint64_t row) const {
         auto cr = wt_.access_rank(row - (row > primary_));
@@ -266,7 +304,64 @@ public:
     uint64_t bytes() const { return fm_.size() + sa_.size() + isa_.size(); }
 
 private:
-    static constexpr size_t kGroup = 16;
+    /// One backward search: rows [lo, hi) of q[k, m); live while k > 0 and the range is non-empty.
+    struct Search {
+        const FMShard* sh = nullptr;
+        const Tok* q = nullptr;
+        size_t m = 0, k = 0;
+        uint64_t lo = 0, hi = 0;
+        bool live = false;
+        void init(const FMShard* s, const Tok* qq, size_t mm) {
+            sh = s; q = qq; m = mm; live = false;
+            if (m == 0) { lo = 0; hi = sh->n_ + 1; k = 0; return; }  // all rows
+            const int64_t c = sh->code_of(q[m - 1]);
+            if (c < 0) { lo = hi = 0; return; }
+            lo = sh->C_[c];
+            hi = sh->C_[c + 1];
+            k = m - 1;
+            live = k > 0 && lo < hi;
+        }
+        /// As find(q, m).
+        Range result() const {
+            if (m == 0) return Range{0, sh->n_};
+            if (lo >= hi) return Range{0, 0};
+            return Range{lo - 1, hi - 1};
+        }
+    };
+    /// Advances the searches to their ends, one symbol per round for all live
+    /// ones (ns <= kMaxGroup). O(max m) rounds of one batched rank2 each.
+    static void search(Search* s, size_t ns) {
+        const FMWavelet* w[kMaxGroup];
+        uint64_t c[kMaxGroup], i[kMaxGroup], j[kMaxGroup];
+        size_t act[kMaxGroup];
+        for (;;) {
+            size_t na = 0;
+            for (size_t a = 0; a < ns; ++a) {
+                Search& x = s[a];
+                if (!x.live) continue;
+                const int64_t cc = x.sh->code_of(x.q[x.k - 1]);
+                if (cc < 0) { x.lo = x.hi = 0; x.live = false; continue; }
+                const uint64_t p = x.sh->primary_;
+                w[na] = &x.sh->wt_;
+                c[na] = static_cast<uint64_t>(cc);
+                i[na] = x.lo - (x.lo > p);
+                j[na] = x.hi - (x.hi > p);
+                act[na++] = a;
+            }
+            if (!na) return;
+            FMWavelet::rank2_multi(w, c, i, j, na, true);
+            for (size_t q = 0; q < na; ++q) {
+                Search& x = s[act[q]];
+                const uint64_t base = x.sh->C_[c[q]];
+                x.lo = base + i[q];
+                x.hi = base + j[q];
+                --x.k;
+                x.live = x.k > 0 && x.lo < x.hi;
+            }
+        }
+    }
+
+    static constexpr size_t kGroup = 32;  // chains in lock step (<= RRRVector::kMaxBatch): more independent work per batched rank
     struct Chain { uint64_t row, pos, stop, at; };  // at: the position of row (phase 0)
     /// LF of g rows at once (none the primary): codes of BWT[row] and the rows of pos - 1.
     void lf_batch(const uint64_t* rows, size_t g, uint64_t* code, uint64_t* next) const {

@@ -247,6 +247,58 @@ public:
         *rj = j;
     }
 
+    /// rank2 of g queries on their own trees at once (w[a] may differ; g <= BV::kMaxBatch),
+    /// in place: (i[a], j[a]) <- (rank(c[a], i[a]), rank(c[a], j[a])), i[a] <= j[a].
+    /// The descents advance level by level, each level one batched rank pair
+    /// (BV::rank_pair_multi), so their cache misses overlap. With stop_empty a
+    /// descent whose range empties stops there with i[a] == j[a] (not the exact
+    /// ranks: enough for a backward search, which then ends). O(sum of code lengths) ranks.
+    static void rank2_multi(const HuffmanWaveletTree* const* w, const uint64_t* c, uint64_t* i, uint64_t* j,
+                            size_t g, bool stop_empty) {
+        constexpr size_t M = BV::kMaxBatch;
+        const BV* bv[M];
+        uint64_t pi[M], pj[M], ri[M], rj[M];
+        int32_t v[M];
+        int d[M];
+        size_t act[M], na = 0;
+        for (size_t a = 0; a < g; ++a) {
+            const HuffmanWaveletTree& t = *w[a];
+            if (c[a] >= t.sigma_) { i[a] = j[a] = 0; continue; }
+            if (t.child_.size() == 0) {
+                if (static_cast<int64_t>(c[a]) != t.single_) i[a] = j[a] = 0;
+                continue;
+            }
+            d[a] = t.clen_[c[a]] - 1;
+            if (d[a] < 0) { i[a] = j[a] = 0; continue; }
+            v[a] = 0;
+            act[na++] = a;
+        }
+        while (na) {
+            for (size_t q = 0; q < na; ++q) {
+                const size_t a = act[q];
+                const HuffmanWaveletTree& t = *w[a];
+                bv[q] = &t.bv_;
+                pi[q] = t.start_[v[a]] + i[a];
+                pj[q] = t.start_[v[a]] + j[a];
+            }
+            BV::rank_pair_multi(bv, pi, pj, na, ri, rj);
+            size_t nn = 0;
+            for (size_t q = 0; q < na; ++q) {
+                const size_t a = act[q];
+                const HuffmanWaveletTree& t = *w[a];
+                const uint64_t r0 = t.rstart_[v[a]];
+                const int b = (t.code_[c[a]] >> d[a]) & 1;
+                i[a] = b ? ri[q] - r0 : i[a] - (ri[q] - r0);
+                j[a] = b ? rj[q] - r0 : j[a] - (rj[q] - r0);
+                v[a] = t.child_[2 * v[a] + b];
+                --d[a];
+                const bool done = d[a] < 0 || j[a] == 0 || (stop_empty && i[a] == j[a]);
+                if (!done) act[nn++] = a;
+            }
+            na = nn;
+        }
+    }
+
     /// (s[i], rank(s[i], i)).
     std::pair<uint64_t, uint64_t> access_rank(uint64_t i) const {
         if (child_.size() == 0) return {static_cast<uint64_t>(single_), i};
