@@ -246,7 +246,7 @@ void shard_typed(build_detail::HugeBuffer<uint8_t>& tokens, uint64_t n, int toke
     build_detail::with_sa_text(tokens.data(), n, token_width, [&](const auto* text, uint64_t K) {
         using Char = std::remove_const_t<std::remove_pointer_t<decltype(text)>>;
         const sais_detail::Tick sa_tick = [&tick](double f) { if (tick) tick(0.7 * f); };
-        SA = build_detail::suffix_array_buffer<Char, Idx>(text, n, K, 0, sa_tick);
+        SA = build_detail::suffix_array_buffer<Char, Idx>(text, n, K, sa_tick);
     });
     ScanResult scan;
     {

@@ -1,8 +1,9 @@
 // sa_build.hpp — a shard's suffix array from its token file.
 //
 //   build_suffix_array_file(tokens_path, sa_path, token_width, tick) -> ptr_width
+//   build_detail::read_file_huge(path, size)            a file in huge pages
 //   build_detail::with_sa_text(T, n, token_width, f)    the text SA-IS sorts
-//   build_detail::suffix_array_buffer<Char, Idx>(T, n, K, extra, tick)
+//   build_detail::suffix_array_buffer<Char, Idx>(T, n, K, tick)
 //                                                        -> HugeBuffer<Idx>
 //
 // Reads the token file (into huge pages), runs SA-IS (sais.hpp) with 32-bit
@@ -135,16 +136,15 @@ inline HugeBuffer<uint8_t> read_file_huge(const std::string& path, size_t& size)
     return buf;
 }
 
-/// The suffix array of T[0, n) (symbols in [0, K)) in a HugeBuffer of n + extra
-/// entries (the extra ones uninitialised). Time O(n); memory n * sizeof(Idx)
-/// plus SA-IS's type bits (n / 8 bytes).
+/// The suffix array of T[0, n) (symbols in [0, K)) in a HugeBuffer of n
+/// entries. Time O(n); memory n * sizeof(Idx) plus SA-IS's type bits (n / 8
+/// bytes) and recursion buckets.
 template <class Char, class Idx>
-HugeBuffer<Idx> suffix_array_buffer(const Char* T, uint64_t n, uint64_t K, size_t extra,
-                                    const sais_detail::Tick& tick) {
+HugeBuffer<Idx> suffix_array_buffer(const Char* T, uint64_t n, uint64_t K, const sais_detail::Tick& tick) {
     // Uninitialised on purpose: SA-IS writes every entry before reading it.
     // (Building in place in a MAP_SHARED output file was measured slower:
     // writeback of randomly dirtied pages during construction.)
-    HugeBuffer<Idx> SA(n + extra);
+    HugeBuffer<Idx> SA(n);
     suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), SA.data(), tick);
     return SA;
 }
@@ -194,10 +194,10 @@ template <class Char>
 void build_any_idx(const Char* T, uint64_t n, uint64_t K, const std::string& sa_path, int w,
                    const sais_detail::Tick& tick, bool durable = true) {
     if (!needs_sa64(n)) {
-        HugeBuffer<int32_t> SA = suffix_array_buffer<Char, int32_t>(T, n, K, 0, tick);
+        HugeBuffer<int32_t> SA = suffix_array_buffer<Char, int32_t>(T, n, K, tick);
         write_packed<int32_t>(SA.data(), n, w, sa_path, durable);
     } else {
-        HugeBuffer<int64_t> SA = suffix_array_buffer<Char, int64_t>(T, n, K, 0, tick);
+        HugeBuffer<int64_t> SA = suffix_array_buffer<Char, int64_t>(T, n, K, tick);
         write_packed<int64_t>(SA.data(), n, w, sa_path, durable);
     }
 }
