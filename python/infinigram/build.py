@@ -75,12 +75,14 @@ def auto_shard_size(input_bytes: int, bytes_tokenizer: bool, workers: int, backe
     a shard's FM build peaks during its suffix sort at ~(token_width + 4.2)
     bytes per position and ends with a far smaller FM-index, so the peak is
     that of the sorts in flight, one per worker: with one shard per worker
-    that is the whole corpus at once (100 MB of bytes, 2 workers: 654 MB peak
-    RSS, more than SDSL-lite's 506 MB for the same index), with two per worker
-    half of it (~360 MB), at no cost in build time (smaller sorts are a little
-    faster per position; measured 5.4 s vs 6.8 s). At least
-    ``AUTO_MIN_FM_SHARD_POSITIONS`` (16 Mi) positions per shard (queries pay
-    per shard), at most ``AUTO_MAX_SHARD_POSITIONS``.
+    that is the whole corpus at once, with two per worker half of it, at no
+    cost in build time (smaller sorts are a little faster per position).
+    Measured on the 100 MB Debian-docs corpus (bytes), 2 workers, medians:
+    2 shards 5.8 s / ~630 MB peak RSS (SDSL-lite's construct: 506 MB);
+    4 shards 5.5 s / ~365 MB; 6 shards 5.5 s / ~275 MB (but every query pays
+    per shard); 3 shards 7.0 s (one core idles while the third sorts). At
+    least ``AUTO_MIN_FM_SHARD_POSITIONS`` (16 Mi) positions per shard, at most
+    ``AUTO_MAX_SHARD_POSITIONS``.
     """
     if backend not in ("sa", "fm"):
         raise ValueError(f"backend must be 'sa' or 'fm', got {backend!r}")
