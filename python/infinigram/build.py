@@ -77,10 +77,11 @@ def auto_shard_size(input_bytes: int, bytes_tokenizer: bool, workers: int, backe
     that of the sorts in flight, one per worker: with one shard per worker
     that is the whole corpus at once, with two per worker half of it, at no
     cost in build time (smaller sorts are a little faster per position).
-    Measured on the 100 MB Debian-docs corpus (bytes), 2 workers, medians:
-    2 shards 5.8 s / ~630 MB peak RSS (SDSL-lite's construct: 506 MB);
-    4 shards 5.5 s / ~365 MB; 6 shards 5.5 s / ~275 MB (but every query pays
-    per shard); 3 shards 7.0 s (one core idles while the third sorts). At
+    Measured on the 100 MB Debian-docs corpus (bytes), 2 workers, medians of
+    3-13 runs (±0.3 s noise): 2 shards 5.8 s / ~630 MB peak RSS (SDSL-lite's
+    construct: 506 MB); 4 shards 5.7 s / ~365 MB; 6 shards 5.5 s / ~275 MB
+    (but every query pays per shard); 3 shards 7.0 s (one core idles while
+    the third sorts). At
     least ``AUTO_MIN_FM_SHARD_POSITIONS`` (16 Mi) positions per shard, at most
     ``AUTO_MAX_SHARD_POSITIONS``.
     """
