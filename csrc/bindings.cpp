@@ -747,7 +747,8 @@ PYBIND11_MODULE(_core, m) {
     // ---- end of drafter
     // ---- FM-index (fm_index.hpp)
     // FMEngine: the Engine API over the compressed FM backend (fm_index.hpp,
-    // fm_build.hpp); fm_build writes a shard's FM files from tokens.bin + sa.bin.
+    // fm_build.hpp); fm_build writes a shard's FM files from tokens.bin + sa.bin,
+    // fm_build_shard from tokens.bin alone (the suffix array stays in memory).
     {
         auto fv = [](const PyFMEngine& pe, auto&& f) { return pe.visit(f); };
         m.def(
@@ -761,7 +762,7 @@ PYBIND11_MODULE(_core, m) {
                     if (!progress.is_none()) progress(frac);
                 };
                 py::gil_scoped_release release;
-                build_fm_files(tokens_path, sa_path, ptr_width, token_width, fm_path, fm_sa_path, fm_isa_path,
+                build_fm_files(tokens_path, sa_path, ptr_width, token_width, FMBuildFiles{fm_path, fm_sa_path, fm_isa_path},
                                sa_sample, isa_sample, n_threads, tick);
             },
             py::arg("tokens_path"), py::arg("sa_path"), py::arg("ptr_width"), py::arg("token_width"),
@@ -769,6 +770,30 @@ PYBIND11_MODULE(_core, m) {
             py::arg("isa_sample") = 64, py::arg("n_threads") = 0, py::arg("progress") = py::none(),
             "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file and suffix\n"
             "array. GIL released; n_threads (0 = all cores) for the BWT pass and the wavelet tree.");
+        m.def(
+            "fm_build_shard",
+            [](const std::string& tokens_path, int token_width, const std::string& fm_path,
+               const std::string& fm_sa_path, const std::string& fm_isa_path, uint64_t sa_sample,
+               uint64_t isa_sample, int n_threads, py::object progress) {
+                std::function<void(double)> tick = [progress](double frac) {
+                    py::gil_scoped_acquire gil;
+                    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                    if (!progress.is_none()) progress(frac);
+                };
+                py::gil_scoped_release release;
+                return build_fm_shard(tokens_path, token_width, FMBuildFiles{fm_path, fm_sa_path, fm_isa_path},
+                                      sa_sample, isa_sample, n_threads, tick);
+            },
+            py::arg("tokens_path"), py::arg("token_width"), py::arg("fm_path"), py::arg("fm_sa_path"),
+            py::arg("fm_isa_path"), py::arg("sa_sample") = 32, py::arg("isa_sample") = 64, py::arg("n_threads") = 0,
+            py::arg("progress") = py::none(),
+            "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file alone:\n"
+            "SA-IS in memory (no sa.bin), the BWT written over the suffix array, the rest of it and the\n"
+            "token mapping released before the wavelet tree. Same bytes as fm_build on the SA file.\n"
+            "GIL released; one thread for the suffix sort and the BWT pass, n_threads (0 = all cores)\n"
+            "for the wavelet tree. progress(fraction) as for build_suffix_array (Ctrl-C interrupts).\n"
+            "Returns the pointer width (bytes) the shard's positions need. Time O(n); peak memory\n"
+            "tokens + ~4.2 bytes per position below 2^31 positions.");
         // test hooks (tests/test_bitvector.py, tests/test_wavelet.py): answers of the
         // succinct structures for given queries, checked in Python against naive ones
         m.def(

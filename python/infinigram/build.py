@@ -8,7 +8,7 @@ one left behind by a killed process is removed by the next build of the same
 output once its process is gone.
 
 Memory: documents stream through in batches (``batch_size`` documents or
-16 MB of text, whichever comes first); the suffix-array step of the C++ core
+4 MiB of text, whichever comes first); the suffix-array step of the C++ core
 loads only one shard's token file (plus its own working memory).
 """
 
@@ -36,7 +36,11 @@ __all__ = ["build", "auto_shard_size", "parse_shard_size", "summary_line"]
 
 PathArg = Union[str, "os.PathLike[str]"]
 
-BATCH_TEXT_BYTES = 16 << 20  # flush a tokenization batch at this much text (characters)
+# Flush a tokenization batch at this much text (characters). 4 Mi: as fast as
+# 16 Mi for the bytes tokenizer (0.6 s per 100 MB either way, measured), and the
+# interpreter's heap then peaks ~15 MB lower and keeps ~30 MB less after reading
+# (memory that adds to the concurrent constructions' peak).
+BATCH_TEXT_BYTES = 4 << 20
 
 _UNITS = {
     "": 1, "B": 1,
@@ -47,27 +51,51 @@ _UNITS = {
 
 AUTO_MIN_SHARD_POSITIONS = 32 * 2**20
 AUTO_MAX_SHARD_POSITIONS = 2**30
+AUTO_MIN_FM_SHARD_POSITIONS = 16 * 2**20
+AUTO_FM_ROUNDS = 2
 
 
-def auto_shard_size(input_bytes: int, bytes_tokenizer: bool, workers: int) -> Optional[int]:
-    """The default shard limit, in token positions: the corpus split into
-    about one shard per worker so that the (single-threaded) constructions run
-    in parallel, but only when each shard would still hold at least
-    ``AUTO_MIN_SHARD_POSITIONS`` (32 Mi) positions, and never more than
-    ``AUTO_MAX_SHARD_POSITIONS`` (1 Gi: 5 GB of construction memory for bytes).
+def auto_shard_size(input_bytes: int, bytes_tokenizer: bool, workers: int, backend: str = "sa") -> Optional[int]:
+    """The default shard limit, in token positions (``None``: one shard).
 
     Positions are estimated from the input size on disk: one per byte for the
     bytes tokenizer, one per 4 bytes for subword tokenizers (a heuristic:
-    compressed inputs and other languages give fewer, larger shards). Queries
-    search all shards in lock step, so 2 shards cost about 1.3x one in latency
-    (measured: count p50 5 µs vs 4 µs on 100 MB) and build 2x faster.
-    ``None`` (one shard) when splitting does not pay.
+    compressed inputs and other languages give fewer, larger shards).
+
+    ``backend="sa"``: the corpus split into about one shard per worker so that
+    the (single-threaded) constructions run in parallel, but only when each
+    shard would still hold at least ``AUTO_MIN_SHARD_POSITIONS`` (32 Mi)
+    positions, and never more than ``AUTO_MAX_SHARD_POSITIONS`` (1 Gi: 5 GB of
+    construction memory for bytes). Queries search all shards in lock step,
+    so 2 shards cost about 1.3x one in latency (measured: count p50 5 µs vs
+    4 µs on 100 MB) and build 2x faster.
+
+    ``backend="fm"``: about ``AUTO_FM_ROUNDS`` (2) shards per worker, so each
+    worker builds two shards one after the other. The reason is peak memory:
+    a shard's FM build peaks during its suffix sort at ~(token_width + 4.2)
+    bytes per position and ends with a far smaller FM-index, so the peak is
+    that of the sorts in flight, one per worker: with one shard per worker
+    that is the whole corpus at once, with two per worker half of it, at no
+    cost in build time (smaller sorts are a little faster per position).
+    Measured on the 100 MB Debian-docs corpus (bytes), 2 workers, medians of
+    3-13 runs (±0.3 s noise): 2 shards 5.8 s / ~630 MB peak RSS (SDSL-lite's
+    construct: 506 MB); 4 shards 5.7 s / ~365 MB; 6 shards 5.5 s / ~275 MB
+    (but every query pays per shard); 3 shards 7.0 s (one core idles while
+    the third sorts). At
+    least ``AUTO_MIN_FM_SHARD_POSITIONS`` (16 Mi) positions per shard, at most
+    ``AUTO_MAX_SHARD_POSITIONS``.
     """
+    if backend not in ("sa", "fm"):
+        raise ValueError(f"backend must be 'sa' or 'fm', got {backend!r}")
     est = input_bytes if bytes_tokenizer else input_bytes // 4
-    if workers < 2 or est < 2 * AUTO_MIN_SHARD_POSITIONS:
+    if backend == "fm":
+        lo, parts = AUTO_MIN_FM_SHARD_POSITIONS, AUTO_FM_ROUNDS * max(1, workers)
+    else:
+        lo, parts = AUTO_MIN_SHARD_POSITIONS, workers
+    if parts < 2 or est < 2 * lo:
         return AUTO_MAX_SHARD_POSITIONS if est > AUTO_MAX_SHARD_POSITIONS else None
-    per = -(-int(est * 1.02) // workers)  # 2% slack: no sliver shard at the end
-    return int(min(max(per, AUTO_MIN_SHARD_POSITIONS), AUTO_MAX_SHARD_POSITIONS))
+    per = -(-int(est * 1.02) // parts)  # 2% slack: no sliver shard at the end
+    return int(min(max(per, lo), AUTO_MAX_SHARD_POSITIONS))
 
 
 def parse_shard_size(shard_size: Union[None, int, str], token_width: int) -> Optional[int]:
@@ -259,9 +287,11 @@ def build(
             or a :class:`~infinigram.tokenizer.Tokenizer`.
         text_field: JSON field holding the text; the other fields are stored
             as the document's metadata.
-        shard_size: ``"auto"`` (default, see :func:`auto_shard_size`: one shard
-            per core for corpora over 64 MiB, so construction uses every core),
-            ``None`` (one shard), or see :func:`parse_shard_size`.
+        shard_size: ``"auto"`` (default, see :func:`auto_shard_size`: for the
+            SA backend one shard per core for corpora over 64 MiB, so
+            construction uses every core; for the FM backend two per core
+            over 32 MiB, which halves the peak memory), ``None`` (one shard),
+            or see :func:`parse_shard_size`.
         overwrite: replace an existing index at ``output``.
         skip_invalid: skip (and count) bad JSONL lines instead of failing.
         batch_size: documents per tokenization batch.
@@ -270,8 +300,9 @@ def build(
         progress: show progress bars and print a summary line (stderr).
         add_special_tokens: let the HF tokenizer add its special tokens.
         backend: ``"sa"`` (suffix array + tokens) or ``"fm"`` (FM-index: each
-            shard's tokens.bin and sa.bin are built, turned into fm.bin /
-            fm_sa.bin / fm_isa.bin, and removed; see docs/FORMAT.md).
+            shard's tokens.bin is written, turned into fm.bin / fm_sa.bin /
+            fm_isa.bin with the suffix array kept in memory, and removed;
+            see docs/FORMAT.md).
         sa_sample, isa_sample: FM sampling rates (``backend="fm"`` only):
             locate takes < sa_sample LF steps per occurrence, extraction starts
             < isa_sample steps past the end; smaller is faster and larger.
@@ -300,7 +331,7 @@ def build(
     dtype = fmt.dtype_for(width)
     reader = DocumentReader(inputs, text_field=text_field, skip_invalid=skip_invalid)
     if isinstance(shard_size, str) and shard_size.strip().lower() == "auto":
-        limit = auto_shard_size(reader.total_bytes, tok.kind == "bytes", n_threads or (os.cpu_count() or 1))
+        limit = auto_shard_size(reader.total_bytes, tok.kind == "bytes", n_threads or (os.cpu_count() or 1), backend)
     else:
         limit = parse_shard_size(shard_size, width)
 
@@ -484,7 +515,7 @@ class _Constructor:
         w = self.shards[i][0]
         with self.lock:
             if self.bar is None:
-                self.bar = _tqdm(self.progress, total=0, unit="tok", unit_scale=True, desc="suffix arrays")
+                self.bar = _tqdm(self.progress, total=0, unit="tok", unit_scale=True, desc="FM-indexes" if self.backend == "fm" else "suffix arrays")
             self.bar.total = (self.bar.total or 0) + w.n_positions
             self.frac[i] = 0.0
             self.bar.refresh()
@@ -509,18 +540,18 @@ class _Constructor:
                 self.bar.n = int(sum(f * self.shards[j][0].n_positions for j, f in self.frac.items()))
                 self.bar.refresh()
 
-        fm = self.backend == "fm"  # the SA is temporary then: no fsync
-        ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, not fm))
-        if not fm:
+        if self.backend == "sa":
+            ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, True))
             _fsync_path(w.paths["sa"])
-        if self.backend == "fm":  # FM-index from tokens + SA, then drop both
-            fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
-            _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, self.width, fm_paths["fm"], fm_paths["fm_sa"],
-                           fm_paths["fm_isa"], self.sa_sample, self.isa_sample,
-                           max(1, self.workers // max(1, len(self.sa_futs))), None)
-            os.remove(w.paths["sa"])
-            os.remove(w.paths["tokens"])
-            w.paths = fm_paths
+            return ptr
+        # FM-index straight from the tokens: the suffix array never leaves memory
+        # (no sa.bin written and read back), then tokens.bin is dropped
+        fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
+        ptr = int(_core.fm_build_shard(w.paths["tokens"], self.width, fm_paths["fm"], fm_paths["fm_sa"],
+                                       fm_paths["fm_isa"], self.sa_sample, self.isa_sample,
+                                       max(1, self.workers // max(1, len(self.sa_futs))), cb))
+        os.remove(w.paths["tokens"])
+        w.paths = fm_paths
         return ptr
 
     def finish(self) -> None:
