@@ -68,25 +68,19 @@ using Tick = std::function<void(double)>;
 /// Prefetch distance, in SA entries, of the induce scans.
 constexpr long kPrefetch = 24;
 
-/// Idle bucket pointers: an entry with nothing to induce updates one of these
-/// (in turn) instead of a real one, so such entries do not chain through one
-/// memory location (a store-to-load dependency per entry).
-constexpr long kIdle = 8;
-
 template <class Idx>
 struct Buckets {
     Idx* cnt;   // K counts
-    Idx* ptr;   // K working pointers, then kIdle idle ones (see induce)
+    Idx* ptr;   // K working pointers
     Idx K;
     std::vector<Idx> own;
 
     Buckets(Idx K_, Idx* spare, size_t spare_len) : K(K_) {
-        const size_t need = 2 * static_cast<size_t>(K) + kIdle;
-        if (spare != nullptr && spare_len >= need) {
+        if (spare != nullptr && spare_len >= 2 * static_cast<size_t>(K)) {
             cnt = spare;
             ptr = spare + K;
         } else {
-            own.assign(need, 0);
+            own.assign(2 * static_cast<size_t>(K), 0);
             cnt = own.data();
             ptr = own.data() + K;
         }
@@ -146,9 +140,8 @@ void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool flip_s = true) 
         Idx v;
         induced<true>(T, j, c0, v);
         const bool ok = j > 0;
-        const Idx b = ok ? static_cast<Idx>(c0) : B.K + (i & (kIdle - 1));
-        const Idx at = ptr[b];
-        ptr[b] = at + static_cast<Idx>(ok);
+        const Idx at = ptr[c0];
+        ptr[c0] = at + static_cast<Idx>(ok);
         *(ok ? SA + at : &dummy) = v;
     }
     // ---- S-type suffixes, right to left.
@@ -168,9 +161,8 @@ void induce(const Char* T, Idx* SA, Idx n, Buckets<Idx>& B, bool flip_s = true) 
         Char c0;
         Idx v;
         induced<false>(T, j, c0, v);
-        const Idx b = ok ? static_cast<Idx>(c0) : B.K + (i & (kIdle - 1));
-        const Idx at = ptr[b] - static_cast<Idx>(ok);
-        ptr[b] = at;
+        const Idx at = ptr[c0] - static_cast<Idx>(ok);
+        ptr[c0] = at;
         *(ok ? SA + at : &dummy) = v;
     }
 }
