@@ -11,7 +11,9 @@ same corpus, same patterns, same documents, one script.
 * ours, build: ``_core.fm_build`` from that index's tokens.bin + sa.bin (the FM
   step; the SA is what ``infinigram build`` makes first), in a child process:
   wall time and peak RSS. ``--e2e`` also times ``infinigram build --backend fm``
-  on the JSONL corpus (SA-IS + FM step).
+  on the JSONL corpus (SA-IS + FM step), and the counts are timed on that
+  index too (the default auto sharding: several shards) unless ``--fm-index``
+  names another.
 * SDSL, build: ``sdsl_harness build`` (divsufsort + BWT + wavelet tree), same
   measurement. ``bench/sdsl_harness.cpp`` is compiled here when
   ``/usr/include/sdsl`` exists (``apt-get install libsdsl-dev libdivsufsort-dev``).
@@ -118,7 +120,8 @@ def main() -> None:
                           "--no-progress"], env=child_env())
         res["ours_e2e"] = {"wall_s": r["wall_s"], "peak_rss": r["peak_tree_rss_bytes"]}
         print(f"ours  end to end (SA-IS + FM): {r['wall_s']:.2f} s, peak RSS {r['peak_tree_rss_bytes'] / 1e6:.0f} MB")
-        shutil.rmtree(e2e_out, ignore_errors=True)
+        if args.fm_index is None:  # the default build's index (auto sharding): counts on it too
+            args.fm_index = str(e2e_out)
 
     harness = None if args.no_sdsl else build_harness()
     if harness:
@@ -237,6 +240,8 @@ def main() -> None:
     print(f"mismatches vs the SA index: {res['mismatches_vs_sa']}; fm-index (PyPI): {res['pypi_fm_index']}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=2))
+    if args.e2e:
+        shutil.rmtree(out / "e2e_index", ignore_errors=True)
 
 
 if __name__ == "__main__":
