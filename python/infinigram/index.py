@@ -13,6 +13,7 @@ tokens, ``n`` = tokens per shard, ``S`` = number of shards.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from dataclasses import dataclass, field
@@ -199,8 +200,11 @@ class Index:
             enc = self.tokenizer.encode_batch([qs[i] for i in strs])
             for i, e in zip(strs, enc):
                 qs[i] = e
+        offsets = np.zeros(len(qs) + 1, dtype=np.int64)
+        if all(type(q) in (list, tuple) for q in qs):  # the common case: one pass, no per-query arrays
+            np.cumsum([len(q) for q in qs], out=offsets[1:])
+            return np.fromiter(itertools.chain.from_iterable(qs), dtype=np.int64, count=int(offsets[-1])), offsets
         arrs = [np.asarray(q, dtype=np.int64).reshape(-1) for q in qs]
-        offsets = np.zeros(len(arrs) + 1, dtype=np.int64)
         if arrs:
             np.cumsum([len(a) for a in arrs], out=offsets[1:])
         flat = np.concatenate(arrs) if arrs else np.zeros(0, np.int64)
