@@ -154,13 +154,14 @@ public:
                     int32_t v = 0;
                     for (int d = L - 1; d >= 0; --d) {
                         const uint64_t b = (cd >> d) & 1;
+                        const uint64_t bm = uint64_t(0) - b;  // all ones for a 1 bit: no branch on the bit
                         const uint64_t p = pos[v];
                         pos[v] += R;
                         const int sh = static_cast<int>(p & 63);
                         if (sh + R < 64) {  // stays inside the current word
-                            if (b) buf[v] |= ((uint64_t(1) << R) - 1) << sh;
+                            buf[v] |= (((uint64_t(1) << R) - 1) << sh) & bm;
                         } else {
-                            if (b) buf[v] |= ~uint64_t(0) << sh;
+                            buf[v] |= (~uint64_t(0) << sh) & bm;
                             if (buf[v]) __atomic_fetch_or(&W[p >> 6], buf[v], __ATOMIC_RELAXED);
                             buf[v] = 0;
                             uint64_t rem = R - static_cast<uint64_t>(64 - sh), w = (p >> 6) + 1;
