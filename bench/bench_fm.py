@@ -155,16 +155,21 @@ def main() -> None:
     spans = np.array([(D[d] + 1, D[d + 1]) for d in doc_ids], dtype="<u8")
     spans.tofile(out / "spans.bin")
 
+    def count_us(engine) -> dict:
+        """Mean µs per count call for each pattern length (after one warm-up pass)."""
+        res = {}
+        for L in LENGTHS:
+            qs = [list(w) for w in pats[L]]
+            for q in qs:
+                engine.count(q)  # warm-up
+            t = time.perf_counter()
+            for q in qs:
+                engine.count(q)
+            res[str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+        return res
+
     eng = _core.FMEngine(1, [(str(fm), str(fs), str(fi), str(docs_path))])
-    ours: dict = {"count_us": {}}
-    for L in LENGTHS:
-        qs = [list(w) for w in pats[L]]
-        for q in qs:
-            eng.count(q)  # warm-up
-        t = time.perf_counter()
-        for q in qs:
-            eng.count(q)
-        ours["count_us"][str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+    ours: dict = {"count_us": count_us(eng)}
     if args.fm_index:  # an existing, possibly multi-shard FM index of the same corpus
         fman = json.loads((Path(args.fm_index) / "index.json").read_text())
         assert fman["backend"] == "fm", f"{args.fm_index} is not an FM index"
@@ -172,15 +177,7 @@ def main() -> None:
                                                                         "doc_offsets.bin")) for s in fman["shards"]]
         meng = _core.FMEngine(1, specs)
         ours["multi_shards"] = len(specs)
-        ours["multi_count_us"] = {}
-        for L in LENGTHS:
-            qs = [list(w) for w in pats[L]]
-            for q in qs:
-                meng.count(q)  # warm-up
-            t = time.perf_counter()
-            for q in qs:
-                meng.count(q)
-            ours["multi_count_us"][str(L)] = (time.perf_counter() - t) / len(qs) * 1e6
+        ours["multi_count_us"] = count_us(meng)
         bad_multi = sum(meng.count(list(w)) != eng.count(list(w)) for L in LENGTHS for w in pats[L][:50])
         assert bad_multi == 0, f"{bad_multi} counts differ between {args.fm_index} and the one-shard FM index"
     occ = 0

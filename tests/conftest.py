@@ -52,6 +52,24 @@ def write_jsonl(path: str, records: List[Dict[str, Any]]) -> str:
     return path
 
 
+def write_raw_shard(d: Any, width: int, docs: List[np.ndarray]) -> np.ndarray:
+    """Writes ``docs`` as one raw shard in directory ``d``: ``t.bin`` (every
+    document preceded by the separator, ``width`` bytes per token) and
+    ``d.bin`` (u64 document offsets, n_docs + 1). Returns the token array."""
+    sep = (1 << (8 * width)) - 1
+    dt = {1: np.uint8, 2: np.uint16, 4: np.uint32}[width]
+    parts, offs, pos = [np.zeros(0, dt)], [], 0
+    for x in docs:
+        offs.append(pos)
+        parts += [np.array([sep], dt), np.asarray(x).astype(dt)]
+        pos += 1 + len(x)
+    offs.append(pos)
+    T = np.concatenate(parts)
+    T.tofile(os.path.join(str(d), "t.bin"))
+    np.array(offs, np.uint64).tofile(os.path.join(str(d), "d.bin"))
+    return T
+
+
 def read_jsonl_head(path: str, n: int, max_bytes: Optional[int] = None) -> List[Dict[str, Any]]:
     """The first ``n`` records of a JSONL file (those with a text of at most
     ``max_bytes`` UTF-8 bytes, if given)."""

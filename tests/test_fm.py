@@ -14,7 +14,7 @@ import pytest
 import infinigram
 from infinigram import _core
 
-from conftest import real_records, synthetic_records, write_jsonl
+from conftest import real_records, synthetic_records, write_jsonl, write_raw_shard
 
 
 def _pair(tmp_path_factory, name: str, records: List[Dict[str, Any]], tokenizer: str = "bytes",
@@ -165,17 +165,8 @@ def test_engine_u32_and_edge_corpora(tmp_path):
     for ci, (width, docs) in enumerate(cases):
         d = tmp_path / f"c{ci}"
         d.mkdir()
+        T = write_raw_shard(d, width, docs)
         sep = (1 << (8 * width)) - 1
-        dt = {1: np.uint8, 2: np.uint16, 4: np.uint32}[width]
-        parts, offs, pos = [], [], 0
-        for x in docs:
-            offs.append(pos)
-            parts += [np.array([sep], dt), x.astype(dt)]
-            pos += 1 + len(x)
-        offs.append(pos)
-        T = np.concatenate(parts)
-        T.tofile(d / "t.bin")
-        np.array(offs, np.uint64).tofile(d / "d.bin")
         w = _core.build_suffix_array(str(d / "t.bin"), str(d / "sa.bin"), width)
         for ss, it in [(1, 1), (3, 4), (32, 64)]:
             _core.fm_build(str(d / "t.bin"), str(d / "sa.bin"), w, width, str(d / "fm.bin"), str(d / "fs.bin"),
@@ -218,15 +209,7 @@ def test_extraction_sampling_and_threads(tmp_path):
         if rng.random() < 0.3:  # long runs: all-zero / all-one blocks in the tree's bit vectors
             x[: len(x) // 2] = 7
         docs.append(x)
-    parts, offs, pos = [], [], 0
-    for x in docs:
-        offs.append(pos)
-        parts += [np.array([255], np.uint8), x]
-        pos += 1 + len(x)
-    offs.append(pos)
-    T = np.concatenate(parts)
-    T.tofile(tmp_path / "t.bin")
-    np.array(offs, np.uint64).tofile(tmp_path / "d.bin")
+    T = write_raw_shard(tmp_path, 1, docs)
     w = _core.build_suffix_array(str(tmp_path / "t.bin"), str(tmp_path / "sa.bin"), 1)
     n = len(T)
     for ss, it in [(32, 64), (16, 4), (7, 3), (5, 12), (64, 16), (3, 1000)]:

@@ -16,25 +16,16 @@ import pytest
 
 from infinigram import _core
 
+from conftest import write_raw_shard
+
 
 def _shards(tmp_path, width: int, docs: List[np.ndarray], n_shards: int, ss: int, it: int):
     """Splits docs over n_shards raw shards; returns (SA engine, FM engine, per-shard texts)."""
-    sep = (1 << (8 * width)) - 1
-    dt = {1: np.uint8, 2: np.uint16, 4: np.uint32}[width]
     sa_specs, fm_specs, texts = [], [], []
     for s in range(n_shards):
         d = tmp_path / f"w{width}s{n_shards}_{s}"
         d.mkdir()
-        part = docs[s::n_shards]
-        pieces, offs, pos = [np.zeros(0, dt)], [], 0
-        for x in part:
-            offs.append(pos)
-            pieces += [np.array([sep], dt), x.astype(dt)]
-            pos += 1 + len(x)
-        offs.append(pos)
-        T = np.concatenate(pieces)
-        T.tofile(d / "t.bin")
-        np.array(offs, np.uint64).tofile(d / "d.bin")
+        T = write_raw_shard(d, width, docs[s::n_shards])
         w = _core.build_suffix_array(str(d / "t.bin"), str(d / "sa.bin"), width)
         _core.fm_build(str(d / "t.bin"), str(d / "sa.bin"), w, width, str(d / "fm.bin"), str(d / "fs.bin"),
                        str(d / "fi.bin"), ss, it, 1)
