@@ -160,23 +160,7 @@ public:
                 todo[k] = false;
                 if (c.len <= 1) continue;
                 active = true;
-                const Skeleton& sk = c.sh->skel_;
-                if (c.level < sk.levels) {
-                    const uint64_t key = sk.key[c.node];
-                    // the next three levels below this node: one cache line each
-                    // (heap order: 2v..2v+1, 4v..4v+3, 8v..8v+7 are aligned)
-                    const size_t nodes = sk.key.size();
-                    if (8 * c.node < nodes) __builtin_prefetch(sk.key.data() + 8 * c.node);
-                    if (4 * c.node < nodes) __builtin_prefetch(sk.key.data() + 4 * c.node);
-                    if (key != 0) {  // 0: a suffix shorter than the key (or all-zero tokens): probe it
-                        const uint64_t a = key & c.mask, b = c.qkey;
-                        if (a != b || c.m <= kKeyTokens) {
-                            if (c.level + 1 == sk.levels) prefetch_ahead(c, false);  // the first probes past the skeleton
-                            advance(c, c.pred(a < b ? -1 : (a > b ? 1 : 0)));
-                            continue;
-                        }
-                    }
-                }
+                if (c.level < c.sh->skel_.levels && skeleton_step(c)) continue;
                 todo[k] = true;
                 __builtin_prefetch(c.sh->SA_ + (c.base + c.len / 2) * static_cast<uint64_t>(c.sh->w_));
             }
@@ -213,23 +197,28 @@ public:
             for (size_t k = 0; k < nc; ++k) {
                 if (!live[k]) continue;
                 Chain& c = ch[k];
-                const Skeleton& sk = c.sh->skel_;
-                const uint64_t* key = sk.key.data();
-                const size_t nodes = sk.key.size();
-                if (8 * c.node < nodes) __builtin_prefetch(key + 8 * c.node);  // three levels down: one line
-                if (4 * c.node < nodes) __builtin_prefetch(key + 4 * c.node);
-                const uint64_t kv = key[c.node], a = kv & c.mask, b = c.qkey;
-                if (kv == 0 || (a == b && c.m > kKeyTokens)) { live[k] = false; --nl; continue; }
-                const bool right = (a < b) | (c.upper & (a == b));  // pred(compare(suffix, q))
-                if (c.level + 1 == sk.levels) prefetch_ahead(c, false);  // the first probes past the skeleton
-                const uint64_t half = c.len / 2;
-                c.base += right ? half : 0;
-                c.len -= half;
-                c.node = 2 * c.node + right;
-                ++c.level;
-                if (c.len <= 1 || c.level >= sk.levels) { live[k] = false; --nl; }
+                if (!skeleton_step(c) || c.len <= 1 || c.level >= c.sh->skel_.levels) { live[k] = false; --nl; }
             }
         }
+    }
+
+    /// One skeleton level of c (c.level < the skeleton's levels): compares the
+    /// probe's 8-byte key with q's and advances, branch-free; false (c
+    /// unchanged) at a tie the key cannot decide (m > 8 tokens, or no key:
+    /// a suffix shorter than the key or all-zero tokens), left to a real probe.
+    static bool skeleton_step(Chain& c) {
+        const Skeleton& sk = c.sh->skel_;
+        const uint64_t* key = sk.key.data();
+        const size_t nodes = sk.key.size();
+        // the levels two and three below this node: one cache line each
+        // (heap order: 4v..4v+3 and 8v..8v+7 are aligned)
+        if (8 * c.node < nodes) __builtin_prefetch(key + 8 * c.node);
+        if (4 * c.node < nodes) __builtin_prefetch(key + 4 * c.node);
+        const uint64_t kv = key[c.node], a = kv & c.mask, b = c.qkey;
+        if (kv == 0 || (a == b && c.m > kKeyTokens)) return false;
+        if (c.level + 1 == sk.levels) prefetch_ahead(c, false);  // the first probes past the skeleton
+        advance(c, (a < b) | (c.upper & (a == b)));  // pred(compare(suffix, q))
+        return true;
     }
 
     /// SA ranges of g queries at once (g <= kMaxGroup); empty queries give [0, n).
@@ -318,7 +307,7 @@ private:
 
     static void advance(Chain& c, bool right) {
         const uint64_t half = c.len / 2;
-        if (right) c.base += half;
+        c.base += right ? half : 0;
         c.len -= half;
         c.node = 2 * c.node + (right ? 1 : 0);
         ++c.level;
