@@ -188,10 +188,6 @@ def _ids(index: Any, q: Query) -> Any:
     return q
 
 
-def _pack(index: Any, seqs: Any) -> Tuple[np.ndarray, np.ndarray]:
-    return index._pack(seqs)
-
-
 def _exact_mode(exact: Optional[bool]) -> int:
     return 0 if exact is None else (1 if exact else 2)
 
@@ -283,7 +279,7 @@ def _ntd_many(index: Any, prompts: Any, max_support: int, exact: Optional[bool],
               n_threads: int, infgram: bool) -> NtdBatch:
     if max_support <= 0:
         raise ValueError("max_support must be > 0")
-    flat, offsets = _pack(index, prompts)
+    flat, offsets = index._pack(prompts)
     return NtdBatch(*_core.lm_ntd_many(index._engine, flat, offsets, int(max_support), _exact_mode(exact),
                                        _seed(seed), infgram, int(n_threads)))
 
@@ -307,7 +303,7 @@ def infgram_ntd_many(index: Any, prompts: Any, max_support: int = DEFAULT_MAX_SU
 
 def _prob_many(index: Any, prompts: Sequence[Query], next_tokens: Sequence[Token], infgram: bool,
                n_threads: int) -> Dict[str, np.ndarray]:
-    flat, offsets = _pack(index, prompts)
+    flat, offsets = index._pack(prompts)
     nxt = np.asarray([_token(index, t) for t in next_tokens], dtype=np.int64)
     if len(nxt) != len(offsets) - 1:
         raise ValueError(f"{len(offsets) - 1} prompts but {len(nxt)} next tokens")
@@ -339,7 +335,7 @@ def _split(flat_out: Tuple[np.ndarray, ...], offsets: np.ndarray) -> List[Sequen
 
 
 def _score_many(index: Any, seqs: Sequence[Query], n: int, n_threads: int) -> List[SequenceScores]:
-    flat, offsets = _pack(index, seqs)
+    flat, offsets = index._pack(seqs)
     return _split(_core.lm_score_many(index._engine, flat, offsets, int(n), int(n_threads)), offsets)
 
 
