@@ -34,8 +34,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import statistics
 import sys
 import time
 from pathlib import Path

@@ -5,7 +5,7 @@ backend, cross-checked against the suffix-array backend on the same corpora
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, List
+from typing import Any, Dict
 
 import numpy as np
 import pytest

@@ -17,7 +17,6 @@ import os
 import random
 import sys
 from collections import Counter
-from functools import lru_cache
 from typing import Dict, List, Sequence, Tuple
 
 import pytest

@@ -19,7 +19,7 @@ Facts used throughout (``e[i] = i + ms[i]`` is the end of the match at ``i``):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 import numpy as np
 

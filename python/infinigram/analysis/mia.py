@@ -50,7 +50,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .matches import covered_mask, maximal_starts
+from .matches import maximal_starts
 from .reference import TinyIndex, Vocab, tokenize_units, unit_ids
 
 __all__ = [
