@@ -207,8 +207,14 @@ def test_bad_query_arrays_and_batches_raise(pairs, backend):
                           ([], "1-d array")]:
         with pytest.raises(ValueError, match=what):
             ix.count_many((flat, np.array(offsets, dtype=np.int64)))
+        with pytest.raises(ValueError, match=what):
+            ix.ntd_many((flat, np.array(offsets, dtype=np.int64)))
     with pytest.raises(ValueError, match="prompts but"):
         ix.prob_many(["th", "e"], [101])
+    with pytest.raises(ValueError, match="max_support"):
+        ix.ntd_many(["th"], max_support=0)
+    with pytest.raises(ValueError):  # a token id past the separator
+        ix.ntd_many([[116, 300]])
 
 
 def test_ntd_many_equal_sa_backend(pairs):
