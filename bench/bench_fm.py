@@ -4,7 +4,7 @@
 same corpus, same patterns, same documents, one script.
 
     python bench/bench_fm.py [--sa-index /work/bench-data/our_index] [--out /tmp/fm_bench]
-        [--sa-sample 32] [--isa-sample 64] [--patterns 300] [--docs 200] [--e2e] [--json OUT]
+        [--sa-sample 64] [--isa-sample 64] [--patterns 300] [--docs 200] [--e2e] [--json OUT]
 
 * The text is shard 0's ``tokens.bin`` of a bytes SA index (documents with
   their 0xFF separators, as SDSL indexes it: a byte file without 0 bytes).
@@ -65,7 +65,7 @@ def main() -> None:
     ap.add_argument("--sa-index", default="/work/bench-data/our_index")
     ap.add_argument("--corpus", default="/work/bench-data/debian_docs.jsonl")
     ap.add_argument("--out", default="/tmp/fm_bench")
-    ap.add_argument("--sa-sample", type=int, default=32)
+    ap.add_argument("--sa-sample", type=int, default=64)
     ap.add_argument("--isa-sample", type=int, default=64)
     ap.add_argument("--patterns", type=int, default=300)
     ap.add_argument("--docs", type=int, default=200)

@@ -3,22 +3,22 @@
 //   BitVector     plain bits + one u64 absolute rank per 512-bit block (12.5%).
 //                 rank1 O(1) (one or two cache lines), select1/select0 by a
 //                 binary search over the block ranks, then in-word select.
-//   RRRVector     compressed (Raman–Raman–Rao): 63-bit blocks stored as a
-//                 class (popcount) plus the block's index among the
-//                 C(63, class) blocks of that class (combinatorial number
-//                 system, ceil(log2 C(63, k)) bits; none for k = 0 or 63).
-//                 Classes are Huffman-coded (length <= 11, canonical) with the
-//                 previous block's class as context (all zeros / mixed / all
-//                 ones): on a BWT ~3.6 bits per class instead of 6. 48 blocks
-//                 form a superblock; a directory gives, per superblock, the
-//                 ones before it and its bit positions in the offset and class
-//                 streams (u16s relative to a u64 triple per 16 superblocks,
-//                 ~1 bit per block). rank1/access decode the superblock's class
-//                 codes up to the block (table lookups), then one offset.
-//                 Batched ranks (rank_access_batch: one vector; rank_pair_multi:
-//                 pairs on several vectors) stage the misses of all their
-//                 positions and decode the mixed blocks 4 at a time in lock
-//                 step (rank_in_block_multi).
+//   RRRVector     compressed (Raman–Raman–Rao): 31-bit blocks stored as a
+//                 class (popcount) plus the block's offset among the
+//                 C(31, class) blocks of that class (ceil(log2 C(31, k))
+//                 bits; none for k = 0 or 31), split-coded so that one
+//                 division and two table lookups decode a block (no loop
+//                 over bit positions). Classes are Huffman-coded (length
+//                 <= 11, canonical) with a neighbour block's class as context
+//                 (all zeros / mixed / all ones). 24 blocks form a superblock;
+//                 a directory gives, per superblock, the ones before it and
+//                 its bit positions in the offset and class streams (u16s
+//                 relative to a u64 triple per 64 superblocks). rank1/access
+//                 decode the class codes from the nearer end of the
+//                 superblock up to the block (several per table lookup), then
+//                 its offset. Batched ranks (rank_access_batch: one vector;
+//                 rank_pair_multi: pairs on several vectors) stage the cache
+//                 misses of all their positions.
 //   EliasFano     a sorted set of m integers in [0, u): 2 + log2(u/m) bits per
 //                 element; rank1 (how many < x), contains(x, &rank), select.
 //
@@ -264,22 +264,52 @@ private:
 
 namespace rrr_detail {
 
-constexpr int kB = 63;             // bits per block
-constexpr int kSB = 48;            // blocks per superblock
-constexpr uint64_t kSBBits = uint64_t(kB) * kSB;  // 3024
+constexpr int kB = 31;             // bits per block: a high half of 15 bits over a low half of 16
+constexpr int kSB = 24;            // blocks per superblock
+constexpr uint64_t kSBBits = uint64_t(kB) * kSB;  // 744
 
+/// Offsets of a class-k block (format v3): the block's halves, hi (bits
+/// 16..30, kh ones) and lo (bits 0..15, kl = k - kh ones), are each numbered
+/// among the 16-bit patterns of their class in increasing order (ih < C(15, kh),
+/// il < C(16, kl)), and
+///   off = base[k][kh] + ih * C(16, kl) + il,
+///   base[k][j] = sum over j' < j of C(15, j') * C(16, k - j'),
+/// a bijection onto [0, C(31, k)) (Vandermonde), so the offset takes
+/// ceil(log2 C(31, k)) bits, as any numbering would. Decoding needs no loop
+/// over bit positions: kh = #{1 <= j <= 15 : base[k][j] <= off}, one
+/// division, two lookups in the pattern table.
 struct Tables {
-    uint64_t C[64][64];  // C[p][j] = binomial(p, j), p, j <= 63
-    uint8_t len[64];     // bits of the offset of a block of class k
+    uint64_t C[64][64];       // C[p][j] = binomial(p, j), p, j <= 63
+    uint8_t len[64];          // bits of the offset of a block of class k
+    uint32_t base[kB + 1][17];
+    uint32_t start16[18];     // first index of class k in pat16
+    uint16_t pat16[1 << 16];  // 16-bit patterns by class, increasing within a class (15-bit ones first)
+    uint16_t idx16[1 << 16];  // a pattern's index within its class
     Tables() {
         for (int p = 0; p < 64; ++p)
             for (int j = 0; j < 64; ++j)
                 C[p][j] = j == 0 ? 1 : (p == 0 ? 0 : C[p - 1][j - 1] + C[p - 1][j]);
         for (int k = 0; k < 64; ++k) {
-            uint64_t c = C[63][k];  // number of blocks of class k
+            uint64_t c = k <= kB ? C[kB][k] : 0;  // number of blocks of class k
             int b = 0;
             while (b < 64 && (c - 1) >> b) ++b;  // ceil(log2 c)
             len[k] = static_cast<uint8_t>(c <= 1 ? 0 : b);
+        }
+        for (int k = 0; k <= kB; ++k) {
+            uint64_t acc = 0;
+            for (int j = 0; j <= 16; ++j) {
+                base[k][j] = static_cast<uint32_t>(acc);
+                if (j <= 15 && k - j >= 0 && k - j <= 16) acc += C[15][j] * C[16][k - j];
+            }
+        }
+        uint32_t at[17];
+        start16[0] = 0;
+        for (int k = 0; k <= 16; ++k) start16[k + 1] = start16[k] + static_cast<uint32_t>(C[16][k]);
+        for (int k = 0; k <= 16; ++k) at[k] = start16[k];
+        for (uint32_t v = 0; v < (1u << 16); ++v) {
+            const int k = __builtin_popcount(v);
+            idx16[v] = static_cast<uint16_t>(at[k] - start16[k]);
+            pat16[at[k]++] = static_cast<uint16_t>(v);
         }
     }
 };
@@ -288,102 +318,48 @@ inline const Tables& tables() {
     return t;
 }
 
-/// Index of the 63-bit block x among all blocks with popcount(x) ones.
+/// Ones of a 32-bit word (SWAR: portable builds have no popcnt instruction).
+inline int popcount32(uint32_t v) {
+    v = v - ((v >> 1) & 0x55555555u);
+    v = (v & 0x33333333u) + ((v >> 2) & 0x33333333u);
+    return static_cast<int>((((v + (v >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24);
+}
+
+/// Offset of the 31-bit block x (class popcount(x)).
 inline uint64_t encode(uint64_t x) {
     const Tables& t = tables();
-    uint64_t off = 0;
-    int j = 0;
-    while (x) {
-        int p = __builtin_ctzll(x);
-        x &= x - 1;
-        off += t.C[p][++j];
-    }
-    return off;
+    const uint32_t lo = static_cast<uint32_t>(x & 0xFFFF), hi = static_cast<uint32_t>(x >> 16);
+    const int kl = popcount32(lo), kh = popcount32(hi);
+    return uint64_t(t.base[kl + kh][kh]) + uint64_t(t.idx16[hi]) * t.C[16][kl] + t.idx16[lo];
 }
 
-/// The block of class k with index off.
-inline uint64_t decode(int k, uint64_t off) {
+/// The 31-bit block of class k with offset off.
+inline uint32_t decode(int k, uint64_t off) {
     const Tables& t = tables();
-    uint64_t x = 0;
-    for (int p = kB - 1; p >= 0 && k > 0; --p) {
-        if (off == 0) { x |= (uint64_t(1) << k) - 1; break; }  // the rest: the k lowest positions
-        const uint64_t c = t.C[p][k];
-        if (off >= c) { x |= uint64_t(1) << p; off -= c; --k; }
-    }
-    return x;
+    const uint32_t o = static_cast<uint32_t>(off);
+    const uint32_t* b = t.base[k];
+    int kh = 0;
+    for (int j = 1; j <= 15; ++j) kh += static_cast<int>(b[j] <= o);
+    const int kl = k - kh;
+    const uint32_t rem = o - b[kh], d = static_cast<uint32_t>(t.C[16][kl]);
+    const uint32_t ih = rem / d, il = rem - ih * d;
+    return uint32_t(t.pat16[t.start16[kl] + il]) | (uint32_t(t.pat16[t.start16[kh] + ih]) << 16);
 }
 
-/// Ones of the block (class k, index off) at positions < x; *bit = bit x (if bit != nullptr).
-/// Greedy decoding from the top position down to x; stops early once the rest is
-/// known: no ones left (k == 0), or off == 0 (the k ones left sit at positions 0..k-1).
+/// Ones of the block (class k, offset off) at positions < x; *bit = bit x (if bit != nullptr).
 inline int rank_in_block(int k, uint64_t off, int x, int* bit) {
-    if (k == 0) { if (bit) *bit = 0; return 0; }
-    if (k == kB) { if (bit) *bit = 1; return x; }
-    const Tables& t = tables();
-    int p = kB - 1;
-    for (; p > x; p -= 4) {  // 4 steps per exit check
-        if (off == 0) break;
-        for (int u = 0; u < 4 && p - u > x; ++u) {
-            const uint64_t c = t.C[p - u][k];  // k == 0: C = 1 > off == 0, nothing changes
-            const bool ge = off >= c;
-            off -= ge ? c : 0;
-            k -= ge;
-        }
-    }
-    if (off == 0) {  // remaining ones: positions 0 .. k-1
-        if (bit) *bit = x < k;
-        return std::min(x, k);
-    }
-    const int b = off >= t.C[x][k] && k > 0;
-    if (bit) *bit = b;
-    return k - b;
+    const uint32_t w = decode(k, off);
+    if (bit) *bit = static_cast<int>((w >> x) & 1);
+    return popcount32(w & ((uint32_t(1) << x) - 1));
 }
 
-/// rank_in_block of g blocks (classes k, offsets off, positions x) at once:
-/// the same greedy decoding, but L blocks step through the positions together
-/// (a block's steps are masked off below its x), so their dependency chains
-/// (table load, compare, subtract per position) interleave instead of each
-/// waiting on its own; without early exits or branches on the data. Exact
-/// for every class (k = 0: C(p, 0) = 1 > off = 0, never taken; k = 63:
-/// C(p, 63) = 0 for p < 63, always taken). O(g * (63 - min x)) simple steps.
+/// rank_in_block of g independent blocks (classes k, offsets off, positions
+/// x): straight-line decodings whose latencies overlap. O(g).
 inline void rank_in_block_multi(const int* k, const uint64_t* off, const int* x, size_t g, uint64_t* rank, int* bit) {
-    constexpr size_t L = 4, M = 64;
-    const Tables& t = tables();
-    uint8_t mixed[M];  // blocks that need decoding; the rest (all zeros / all ones / ones at the bottom) directly
-    size_t nm = 0;
     for (size_t a = 0; a < g; ++a) {
-        if (k[a] == 0 || k[a] == kB || off[a] == 0) {  // off == 0: the k ones at positions 0..k-1
-            bit[a] = x[a] < k[a];
-            rank[a] = static_cast<uint64_t>(std::min(x[a], k[a]));
-        } else {
-            mixed[nm++] = static_cast<uint8_t>(a);
-        }
-    }
-    for (size_t a0 = 0; a0 < nm; a0 += L) {
-        const size_t n = std::min(L, nm - a0);
-        uint64_t kk[L], oo[L];
-        int xx[L], lo = kB;
-        for (size_t l = 0; l < L; ++l) {  // missing lanes: a class-0 block, stepped but unused
-            const size_t a = mixed[a0 + (l < n ? l : 0)];
-            kk[l] = l < n ? static_cast<uint64_t>(k[a]) : 0;
-            oo[l] = l < n ? off[a] : 0;
-            xx[l] = l < n ? x[a] : kB - 1;
-            lo = std::min(lo, xx[l]);
-        }
-        for (int p = kB - 1; p > lo; --p) {
-            const uint64_t* row = t.C[p];
-            for (size_t l = 0; l < L; ++l) {
-                const uint64_t c = row[kk[l]];
-                const uint64_t ge = static_cast<uint64_t>(oo[l] >= c) & static_cast<uint64_t>(p > xx[l]);
-                oo[l] -= c & (0 - ge);
-                kk[l] -= ge;
-            }
-        }
-        for (size_t l = 0; l < n; ++l) {
-            const uint64_t b = oo[l] >= t.C[xx[l]][kk[l]] && kk[l] > 0;
-            rank[mixed[a0 + l]] = kk[l] - b;
-            bit[mixed[a0 + l]] = static_cast<int>(b);
-        }
+        const uint32_t w = decode(k[a], off[a]);
+        bit[a] = static_cast<int>((w >> x[a]) & 1);
+        rank[a] = static_cast<uint64_t>(popcount32(w & ((uint32_t(1) << x[a]) - 1)));
     }
 }
 
@@ -404,26 +380,26 @@ inline void or_bits_atomic(uint64_t* w, uint64_t pos, uint64_t v, int len) {
     if (s + len > 64) __atomic_fetch_or(&w[i + 1], v >> (64 - s), __ATOMIC_RELAXED);
 }
 
-/// 63 bits of a plain word array starting at bit pos (zeros past the end).
-inline uint64_t get63(const uint64_t* w, uint64_t nwords, uint64_t pos) {
+/// The kB bits of a plain word array starting at bit pos (zeros past the end).
+inline uint64_t get_block(const uint64_t* w, uint64_t nwords, uint64_t pos) {
     const uint64_t i = pos >> 6;
     const int s = pos & 63;
     if (i >= nwords) return 0;
     uint64_t v = w[i] >> s;
-    if (s > 1 && i + 1 < nwords) v |= w[i + 1] << (64 - s);
+    if (s + kB > 64 && i + 1 < nwords) v |= w[i + 1] << (64 - s);
     return v & ((uint64_t(1) << kB) - 1);
 }
 
 }  // namespace rrr_detail
 
-/// RRR-compressed bit vector: 63-bit blocks; classes Huffman-coded by context;
-/// two-level directory (absolute u64s per 16 superblocks, u16 offsets per
+/// RRR-compressed bit vector: 31-bit blocks (split-coded offsets); classes Huffman-coded by context;
+/// two-level directory (absolute u64s per 64 superblocks, u16 offsets per
 /// superblock); a block is reached from the nearer end of its superblock.
 class RRRVector {
 public:
     static constexpr int kCtx = 3;       // class context: a neighbour block's class (0: all zeros, 2: all ones, 1: mixed)
     static constexpr int kMaxCode = 11;  // class codes are at most this long (decode tables of 2^kMaxCode)
-    static constexpr int kHB = 16;       // superblocks per hyperblock
+    static constexpr int kHB = 64;       // superblocks per hyperblock
     static constexpr int kHalf = rrr_detail::kSB / 2;  // blocks [0, kHalf) of a full superblock are read forwards, the rest backwards
     static constexpr uint32_t kMask = (1u << kMaxCode) - 1;
     static int ctx_of(int k) { return k == 0 ? 0 : (k == rrr_detail::kB ? 2 : 1); }
@@ -455,7 +431,7 @@ public:
         // pass 1: classes; pass 2: per-context class histograms
         par([&](int th) {
             for (uint64_t b = nblocks_ * th / threads; b < nblocks_ * (th + 1) / threads; ++b)
-                cls[b] = static_cast<uint8_t>(popcnt64(get63(words, nwords, b * kB)));
+                cls[b] = static_cast<uint8_t>(popcnt64(get_block(words, nwords, b * kB)));
         });
         std::vector<std::vector<uint64_t>> hist(threads, std::vector<uint64_t>(kCtx * 64, 0));
         par([&](int th) {
@@ -515,7 +491,7 @@ public:
                     if (blk >= nblocks_) break;
                     const int k = cls[blk];
                     const int len = t.len[k];
-                    if (len) or_bits_atomic(offs.data(), pos, encode(get63(words, nwords, blk * kB)), len);
+                    if (len) or_bits_atomic(offs.data(), pos, encode(get_block(words, nwords, blk * kB)), len);
                     pos += len;
                     if (j < fwd) {
                         const int cl = clen_[ctx_at(sb, j) * 64 + k];
@@ -617,7 +593,7 @@ public:
     /// <= v[a]->size(); g <= kMaxBatch): ri[a] = v[a]->rank1(i[a]), rj[a] = v[a]->rank1(j[a]).
     /// Staged across the pairs (directory, class codes, offsets), each stage
     /// prefetching what the next reads, so the g chains of misses overlap.
-    /// O(g * (kSB / 2 + kB)) time.
+    /// O(g * kSB / 2) time.
     static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
                                 uint64_t* ri, uint64_t* rj) {
         for (size_t a = 0; a < g; ++a) { v[a]->prefetch_dir(i[a]); v[a]->prefetch_dir(j[a]); }
@@ -971,7 +947,7 @@ private:
 
     uint64_t n_ = 0, ones_ = 0, nblocks_ = 0;
     Array<uint8_t> clen_;          // class code length per (context, class)
-    Array<uint64_t> hyper_;        // per 16 superblocks: ones before, offset-stream bit, class-stream bit
+    Array<uint64_t> hyper_;        // per 64 superblocks: ones before, offset-stream bit, class-stream bit
     Array<uint16_t> dir_;          // per superblock: the same three, relative to its hyperblock
     Array<uint64_t> cls_, offs_;   // class codes; block offsets
     std::vector<uint64_t> codef_, codeb_;   // per (context, class): forward (bit-reversed) and backward codes

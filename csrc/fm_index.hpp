@@ -51,7 +51,7 @@
 namespace infinigram {
 
 constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
-constexpr uint64_t kFMVersion = 2;  // 2: context-coded RRR classes, ISA samples as SA-sample indices
+constexpr uint64_t kFMVersion = 3;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks
 
 using FMWavelet = HuffmanWaveletTree<RRRVector>;
 

@@ -21,6 +21,17 @@ def _patterns():
         yield f"dens{p}", (rng.random(20000) < p).astype(np.uint8)
     runs = np.repeat(rng.integers(0, 2, 400), rng.integers(1, 200, 400)).astype(np.uint8)
     yield "runs", runs
+    # RRR: 31-bit blocks, superblocks of 24 blocks (744 bits), directories per 64 superblocks
+    for n in (30, 31, 32, 743, 744, 745, 1488, 47615, 47616, 47617):
+        yield f"rand{n}", rng.integers(0, 2, n).astype(np.uint8)
+    blocks = []  # every class k = 0..31 of a block, each at several random bit sets
+    for k in range(32):
+        for _ in range(40):
+            blk = np.zeros(31, np.uint8)
+            blk[rng.choice(31, size=k, replace=False)] = 1
+            blocks.append(blk)
+    order = rng.permutation(len(blocks))
+    yield "classes", np.concatenate([blocks[i] for i in order])
 
 
 @pytest.mark.parametrize("kind", ["plain", "rrr"])

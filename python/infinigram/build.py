@@ -274,7 +274,7 @@ def build(
     progress: bool = True,
     add_special_tokens: bool = False,
     backend: str = "sa",
-    sa_sample: int = 32,
+    sa_sample: int = 64,
     isa_sample: int = 64,
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.

@@ -143,7 +143,7 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", choices=("sa", "fm"), default="sa",
                    help="sa: suffix array + tokens (fastest); fm: compressed FM-index (~0.4x the text)")
     b.add_argument("--sa-sample", type=int, default=None, metavar="N",
-                   help="fm: sample every N-th text position's SA entry (locate: < N steps; default 32)")
+                   help="fm: sample every N-th text position's SA entry (locate: < N steps; default 64)")
     b.add_argument("--isa-sample", type=int, default=None, metavar="N",
                    help="fm: sample every N-th position's ISA entry (extraction start; default 64)")
 
