@@ -313,10 +313,8 @@ struct Tables {
         }
     }
 };
-inline const Tables& tables() {
-    static const Tables t;
-    return t;
-}
+inline const Tables kTables;  // built once at load time (~0.3 MB)
+inline const Tables& tables() { return kTables; }
 
 /// Ones of a 32-bit word (SWAR: portable builds have no popcnt instruction).
 inline int popcount32(uint32_t v) {
@@ -549,32 +547,34 @@ public:
     void rank_access_batch(const uint64_t* idx, size_t g, uint64_t* rank, int* bit) const {
         using namespace rrr_detail;
         Block b[kMaxBatch];
-        for (size_t a = 0; a < g; ++a) {
-            const uint64_t sb = std::min(idx[a], n_) / kSBBits;
+        uint64_t sbs[kMaxBatch];
+        int js[kMaxBatch], x[kMaxBatch];
+        for (size_t a = 0; a < g; ++a) {  // superblock, block in it, bit in the block (past the end: the last bit)
+            const uint64_t i = std::min(idx[a], n_), sb = i / kSBBits, in = i - sb * kSBBits;
+            const int j = static_cast<int>(in / kB);
+            sbs[a] = sb;
+            js[a] = j;
+            x[a] = static_cast<int>(in) - j * kB;
             __builtin_prefetch(dir_.data() + 3 * sb);
             __builtin_prefetch(dir_.data() + 3 * sb + 3);
             __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
         }
         for (size_t a = 0; a < g; ++a) {  // prefetch the class codes from the nearer end
-            const uint64_t sb = std::min(idx[a], n_) / kSBBits;
-            const int j = static_cast<int>((std::min(idx[a], n_) % kSBBits) / kB);
-            const bool back = j >= kHalf && full(sb);
-            const uint64_t cp = cursor(back ? sb + 1 : sb).cpos - (back ? 1 : 0);
+            const bool back = js[a] >= kHalf && full(sbs[a]);
+            const uint64_t cp = cursor(back ? sbs[a] + 1 : sbs[a]).cpos - (back ? 1 : 0);
             __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
         }
         const uint8_t* len = tables().len;
         for (size_t a = 0; a < g; ++a) {
             if (idx[a] >= n_) continue;
-            const uint64_t sb = idx[a] / kSBBits;
-            b[a] = block(sb, static_cast<int>((idx[a] % kSBBits) / kB));
+            b[a] = block(sbs[a], js[a]);
             __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
-        int k[kMaxBatch], x[kMaxBatch];
+        int k[kMaxBatch];
         uint64_t off[kMaxBatch], in[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
             const bool ok = idx[a] < n_;
             k[a] = ok ? b[a].k : 0;
-            x[a] = ok ? static_cast<int>((idx[a] % kSBBits) % kB) : 0;
             off[a] = ok ? read_bits(offs_.data(), b[a].pos, len[b[a].k]) : 0;
         }
         rank_in_block_multi(k, off, x, g, in, bit);
@@ -678,11 +678,10 @@ private:
         uint64_t r, pos, cpos;
         int ctx;
         int next_class(const RRRVector& v) {
-            const uint16_t e = v.dec_[ctx * (1 << kMaxCode) + (peek(v.cls_.data(), cpos) & kMask)];
-            cpos += e >> 8;
-            const int k = e & 0xFF;
-            ctx = ctx_of(k);
-            return k;
+            const uint32_t e = v.dec_[ctx * (1 << kMaxCode) + (peek(v.cls_.data(), cpos) & kMask)];
+            cpos += e & 15;
+            ctx = static_cast<int>(e >> 28);
+            return static_cast<int>((e >> 8) & 1023);
         }
         /// Passes `cnt` blocks (adds their ones and offset bits), several classes per table lookup.
         void skip(const RRRVector& v, int cnt) {
@@ -695,7 +694,7 @@ private:
                 if (have < kMaxCode) { buf = peek(cw, cp); have = 57; }
                 uint32_t e = multi[cx * (1 << kMaxCode) + (buf & kMask)];
                 int ns = (e >> 4) & 15;
-                if (ns > cnt) { e = v.single(v.dec_[cx * (1 << kMaxCode) + (buf & kMask)]); ns = 1; }
+                if (ns > cnt) { e = v.dec_[cx * (1 << kMaxCode) + (buf & kMask)]; ns = 1; }
                 const int l = e & 15;
                 buf >>= l;
                 have -= l;
@@ -714,11 +713,10 @@ private:
         int ctx;
         int prev_class(const RRRVector& v) {
             const uint64_t w = peek_back(v.cls_.data(), cend);
-            const uint16_t e = v.decb_[ctx * (1 << kMaxCode) + ((w >> (57 - kMaxCode)) & kMask)];
-            cend -= e >> 8;
-            const int k = e & 0xFF;
-            ctx = ctx_of(k);
-            return k;
+            const uint32_t e = v.decb_[ctx * (1 << kMaxCode) + ((w >> (57 - kMaxCode)) & kMask)];
+            cend -= e & 15;
+            ctx = static_cast<int>(e >> 28);
+            return static_cast<int>((e >> 8) & 1023);
         }
         /// Passes `cnt` blocks backwards (subtracts their ones and offset bits).
         void skip(const RRRVector& v, int cnt) {
@@ -732,7 +730,7 @@ private:
                 const uint32_t idx = static_cast<uint32_t>(buf >> (have - kMaxCode)) & kMask;
                 uint32_t e = multi[cx * (1 << kMaxCode) + idx];
                 int ns = (e >> 4) & 15;
-                if (ns > cnt) { e = v.single(v.decb_[cx * (1 << kMaxCode) + idx]); ns = 1; }
+                if (ns > cnt) { e = v.decb_[cx * (1 << kMaxCode) + idx]; ns = 1; }
                 const int l = e & 15;
                 have -= l;
                 ce -= l;
@@ -744,11 +742,6 @@ private:
             r = rr; pos = pp; cend = ce; ctx = cx;
         }
     };
-    uint32_t single(uint16_t d) const {
-        const int k = d & 0xFF;
-        return static_cast<uint32_t>(d >> 8) | (1u << 4) | (uint32_t(k) << 8) |
-               (uint32_t(rrr_detail::tables().len[k]) << 18) | (uint32_t(ctx_of(k)) << 28);
-    }
     Cursor cursor(uint64_t sb) const {
         const uint64_t* h = hyper_.data() + 3 * (sb / kHB);
         const uint16_t* d = dir_.data() + 3 * sb;
@@ -901,7 +894,8 @@ private:
                     for (int b = 0; b < l; ++b) rev |= ((code >> b) & 1) << (l - 1 - b);
                     codef_[64 * c + s] = rev;
                     codeb_[64 * c + s] = code;
-                    const uint16_t e = static_cast<uint16_t>((l << 8) | s);
+                    const uint32_t e = uint32_t(l) | (1u << 4) | (uint32_t(s) << 8) |
+                                       (uint32_t(rrr_detail::tables().len[s]) << 18) | (uint32_t(ctx_of(s)) << 28);
                     for (uint64_t x = rev; x < (uint64_t(1) << kMaxCode); x += uint64_t(1) << l)
                         dec_[(size_t(c) << kMaxCode) + x] = e;
                     for (uint64_t x = code << (kMaxCode - l); x < (code + 1) << (kMaxCode - l); ++x)
@@ -922,8 +916,8 @@ private:
                     uint32_t ones = 0, ob = 0;
                     while (ns < 15) {
                         const uint32_t w = dir == 0 ? (x >> used) & kMask : (x << used) & kMask;
-                        const uint16_t d = (dir == 0 ? dec_ : decb_)[(size_t(cx) << kMaxCode) + w];
-                        const int l = d >> 8, k = d & 0xFF;
+                        const uint32_t d = (dir == 0 ? dec_ : decb_)[(size_t(cx) << kMaxCode) + w];
+                        const int l = d & 15, k = (d >> 8) & 1023;
                         if (used + l > kMaxCode) break;
                         used += l;
                         ++ns;
@@ -951,7 +945,7 @@ private:
     Array<uint16_t> dir_;          // per superblock: the same three, relative to its hyperblock
     Array<uint64_t> cls_, offs_;   // class codes; block offsets
     std::vector<uint64_t> codef_, codeb_;   // per (context, class): forward (bit-reversed) and backward codes
-    std::vector<uint16_t> dec_, decb_;      // per context, 2^kMaxCode entries: (length << 8) | class
+    std::vector<uint32_t> dec_, decb_;      // per context, 2^kMaxCode entries: one class, in the layout of multif_
     std::vector<uint32_t> multif_, multib_; // per context, 2^kMaxCode entries: all classes whose codes fit
 };
 
