@@ -128,6 +128,31 @@ inline std::vector<uint64_t> isa_samples(const std::vector<uint64_t>& mark_vals,
     return isa;
 }
 
+/// The pair table of fm.bin (alphabets of at most kPairSigma codes, else
+/// empty): P[a * (sigma + 1) + b] = the first row of the suffixes starting
+/// with codes a, b (b = sigma: the end of a's rows), from one pass over the
+/// stored BWT (`bwt`: rows 0..n without the primary's $): a row of the
+/// suffixes starting with b whose BWT symbol is a is one of "a b". O(n +
+/// sigma^2) time, sigma^2 counters.
+template <class Code>
+std::vector<uint64_t> pair_rows(const Code* bwt, uint64_t n, uint64_t primary, const std::vector<uint64_t>& C) {
+    const uint64_t sigma = C.size() - 1;
+    if (sigma > kPairSigma || n == 0) return {};
+    std::vector<uint64_t> cnt(sigma * sigma, 0);  // cnt[a * sigma + b] = occurrences of a b
+    for (uint64_t b = 0; b < sigma; ++b)
+        for (uint64_t row = C[b]; row < C[b + 1]; ++row)
+            if (row != primary) ++cnt[static_cast<uint64_t>(bwt[row - (row > primary)]) * sigma + b];
+    const uint64_t last = bwt[0];  // T[n-1]: its suffix (then $) comes first among last's rows
+    std::vector<uint64_t> P(sigma * (sigma + 1));
+    for (uint64_t a = 0; a < sigma; ++a) {
+        uint64_t r = C[a] + (a == last);
+        for (uint64_t b = 0; b < sigma; ++b) { P[a * (sigma + 1) + b] = r; r += cnt[a * sigma + b]; }
+        P[a * (sigma + 1) + sigma] = r;
+        if (r != C[a + 1]) throw std::logic_error("fm build: pair counts do not add up");
+    }
+    return P;
+}
+
 /// Steps 3-4: the wavelet tree of the n stored BWT codes (`bwt`, freed by
 /// `release_bwt` once the tree is built) and the three files. `scan.counts`
 /// counts every stored code. Ticks 0.8 .. 1.
@@ -140,6 +165,7 @@ void write_fm(const Code* bwt, const std::function<void()>& release_bwt, uint64_
     C[0] = 1;
     for (uint64_t x = 0; x < sigma; ++x) C[x + 1] = C[x] + scan.counts[x];
     if (C[sigma] != n + 1) throw std::logic_error("fm build: BWT symbol counts do not add up");
+    const std::vector<uint64_t> pairs = pair_rows(bwt, n, scan.primary, C);
     Samples& all = scan.samples;
     const std::vector<uint64_t> isa = isa_samples(all.mark_vals, n, s, t);
     if (tick) tick(0.8);
@@ -156,6 +182,7 @@ void write_fm(const Code* bwt, const std::function<void()>& release_bwt, uint64_
         b.put(alphabet);
         b.put(C);
         wt.save(b);
+        PackedInts(pairs, bits_for(n + 1)).save(b);
         b.write_file(files.fm);
     }
     {

@@ -13,7 +13,10 @@
 //
 //   C[c]        = 1 + occurrences of codes < c         (the 1 is the $ row)
 //   LF(row)     = C[c] + rank(c, row),  c = BWT[row]   (row of pos - 1)
-//   find(q)     backward search: |q| rank pairs; rows [lo, hi) = SA ranks [lo-1, hi-1)
+//   find(q)     backward search: rows of q's last two symbols from the pair
+//               table (alphabets <= kPairSigma codes; else of the last one
+//               from C), then one rank pair per symbol left; rows [lo, hi) =
+//               SA ranks [lo-1, hi-1)
 //   find_multi / find_group   the backward searches of one query in several
 //               shards (FMEngine.count / find) or of several queries in one
 //               shard (count_many) in lock step: one batched rank2 per
@@ -51,6 +54,9 @@
 namespace infinigram {
 
 constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
+/// Alphabets up to this many codes get a pair table in fm.bin (the rows of
+/// every two-symbol prefix: a search starts from its last two symbols).
+constexpr uint64_t kPairSigma = 256;
 constexpr uint64_t kFMVersion = 3;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks
 
 using FMWavelet = HuffmanWaveletTree<RRRVector>;
@@ -124,7 +130,10 @@ public:
         alphabet_ = Array<uint32_t>::load(r);
         C_ = Array<uint64_t>::load(r);
         wt_ = FMWavelet::load(r);
+        pairs_ = PackedInts::load(r);
         if (C_.size() != alphabet_.size() + 1 || wt_.size() != n_ || wt_.sigma() != alphabet_.size()) r.bad();
+        const uint64_t sg = alphabet_.size();
+        if (pairs_.size() != (sg <= kPairSigma && n_ > 0 ? sg * (sg + 1) : 0)) r.bad();
         BlobReader rs(sa_.data(), sa_.size(), sa_path);
         sa_sample_ = rs.get_u64();
         marks_ = EliasFano::load(rs);
@@ -178,16 +187,37 @@ public:
     /// Rows [lo, hi) of the suffixes starting with q (lo == hi if none); m == 0: all n + 1 rows.
     Range find_rows(const Tok* q, size_t m) const {
         if (m == 0) return Range{0, n_ + 1};
-        int64_t c = code_of(q[m - 1]);
-        if (c < 0) return Range{0, 0};
-        uint64_t lo = C_[c], hi = C_[c + 1];
-        for (size_t k = m - 1; k-- > 0;) {
-            c = code_of(q[k]);
+        uint64_t lo, hi;
+        size_t k0;
+        if (!start_rows(q, m, &lo, &hi, &k0)) return Range{0, 0};
+        for (size_t k = k0; k-- > 0;) {
+            const int64_t c = code_of(q[k]);
             if (c < 0) return Range{0, 0};
             step(static_cast<uint64_t>(c), lo, hi);
             if (lo >= hi) return Range{0, 0};
         }
         return Range{lo, hi};
+    }
+
+    /// Rows [lo, hi) of the last symbols of q (m >= 1): the last two from the
+    /// pair table when there is one, else the last one from C; *k = the
+    /// symbols of q left to search. False if a symbol does not occur.
+    bool start_rows(const Tok* q, size_t m, uint64_t* lo, uint64_t* hi, size_t* k) const {
+        const int64_t c = code_of(q[m - 1]);
+        if (c < 0) return false;
+        if (m >= 2 && pairs_.size()) {
+            const int64_t a = code_of(q[m - 2]);
+            if (a < 0) return false;
+            const uint64_t at = static_cast<uint64_t>(a) * (alphabet_.size() + 1) + static_cast<uint64_t>(c);
+            *lo = pairs_[at];
+            *hi = pairs_[at + 1];
+            *k = m - 2;
+            return true;
+        }
+        *lo = C_[c];
+        *hi = C_[c + 1];
+        *k = m - 1;
+        return true;
     }
 
     /// SA ranks [lo, hi) of q, as SAShard::find (an empty result is {x, x} for some x).
@@ -262,7 +292,8 @@ public:
 
     /// Tokens [start, end) of the shard into out (end <= n): LF walks cut at
     /// the ISA samples, `kGroup` chains interleaved (their cache misses
-    /// overlap), chains split over `threads` threads for long ranges.
+    /// overlap), groups of walks handed out to `threads` threads for long
+    /// ranges.
     void extract(uint64_t start, uint64_t end, Tok* out, int threads = 1) const {
         if (start >= end) return;
         const uint64_t t = isa_sample_;
@@ -275,13 +306,19 @@ public:
             chains.push_back(Chain{0, b, a, 0});
             b = a;
         }
-        threads = std::max(1, std::min<int>(threads, static_cast<int>(chains.size() / 8)));  // >= 8 walks (512 tokens at I = 64) per thread
-        if (threads == 1) { walk(chains.data(), chains.size(), start, out); return; }
-        std::vector<std::thread> pool;
         const size_t nc = chains.size();
-        for (int th = 1; th < threads; ++th)
-            pool.emplace_back([&, th] { walk(chains.data() + nc * th / threads, nc * (th + 1) / threads - nc * th / threads, start, out); });
-        walk(chains.data(), nc / threads, start, out);
+        threads = std::max(1, std::min<int>(threads, static_cast<int>((nc + kGroup - 1) / kGroup)));
+        if (threads == 1) { walk(chains.data(), nc, start, out); return; }
+        // Groups of kGroup walks handed out one at a time: a thread on a busy
+        // core takes fewer of them instead of holding the others up.
+        std::atomic<size_t> next{0};
+        auto work = [&] {
+            for (size_t g0; (g0 = next.fetch_add(kGroup)) < nc;)
+                walk(chains.data() + g0, std::min(kGroup, nc - g0), start, out);
+        };
+        std::vector<std::thread> pool;
+        for (int th = 1; th < threads; ++th) pool.emplace_back(work);
+        work();
         for (auto& x : pool) x.join();
     }
 
@@ -314,11 +351,7 @@ private:
         void init(const FMShard* s, const Tok* qq, size_t mm) {
             sh = s; q = qq; m = mm; live = false;
             if (m == 0) { lo = 0; hi = sh->n_ + 1; k = 0; return; }  // all rows
-            const int64_t c = sh->code_of(q[m - 1]);
-            if (c < 0) { lo = hi = 0; return; }
-            lo = sh->C_[c];
-            hi = sh->C_[c + 1];
-            k = m - 1;
+            if (!sh->start_rows(q, m, &lo, &hi, &k)) { lo = hi = 0; return; }
             live = k > 0 && lo < hi;
         }
         /// As find(q, m).
@@ -407,6 +440,7 @@ private:
     Array<uint32_t> alphabet_;
     Array<uint64_t> C_;
     FMWavelet wt_;
+    PackedInts pairs_;  // see kPairSigma (empty for larger alphabets)
     EliasFano marks_;
     PackedInts samples_, isa_samples_;
     std::vector<int64_t> table_;

@@ -85,6 +85,27 @@ def test_queries_match_sa_backend(pairs, name):
     assert fm.find([]) == sa.find([])
 
 
+@pytest.mark.parametrize("name", ["synth", "random", "shards", "u16"])
+def test_every_pair_and_triple(pairs, name):
+    """Searches start from fm.bin's pair table (alphabets of <= 256 codes) or
+    from C alone (larger ones; the u16 corpus has more tokens): every
+    two-token query over the corpus's tokens and an absent token, and
+    three-token ones, count and find as the SA backend does."""
+    sa, fm = pairs[name]
+    toks = sorted({int(t) for d in range(sa.n_docs) for t in sa.get_doc(d).tokens})
+    assert (len(toks) > 256) == (name == "u16")
+    absent = next(t for t in range(1, 255) if t not in set(toks))
+    pool = (toks if len(toks) <= 24 else random.Random(5).sample(toks, 24)) + [absent]
+    qs = [[a, b] for a in pool for b in pool] + [[a] for a in pool]
+    rng = random.Random(len(name))
+    qs += [[rng.choice(pool) for _ in range(3)] for _ in range(300)]
+    for q in qs:
+        assert fm.count(q) == sa.count(q), q
+        if sa.count(q):
+            assert [r for r in fm.find(q) if r[0] < r[1]] == [r for r in sa.find(q) if r[0] < r[1]], q
+    assert np.array_equal(fm.count_many(qs, n_threads=2), sa.count_many(qs, n_threads=2))
+
+
 @pytest.mark.parametrize("name", ["synth", "random", "real", "shards", "u16"])
 def test_documents_match(pairs, name):
     sa, fm = pairs[name]
