@@ -370,6 +370,15 @@ inline uint64_t read_bits(const uint64_t* w, uint64_t pos, int len) {
     return len == 64 ? v : v & ((uint64_t(1) << len) - 1);
 }
 
+/// read_bits for len < 64 when w has a word past bit pos + len: no branch
+/// on whether the field straddles two words.
+inline uint64_t read_bits_padded(const uint64_t* w, uint64_t pos, int len) {
+    const uint64_t i = pos >> 6;
+    const int s = pos & 63;
+    const uint64_t v = (w[i] >> s) | ((w[i + 1] << 1) << (63 - s));
+    return v & ((uint64_t(1) << len) - 1);
+}
+
 inline void or_bits_atomic(uint64_t* w, uint64_t pos, uint64_t v, int len) {
     if (len == 0) return;
     const uint64_t i = pos >> 6;
@@ -531,7 +540,7 @@ public:
         const uint64_t in = i - sb * kSBBits;
         const int j = static_cast<int>(in / kB);
         const Block b = block(sb, j);
-        const uint64_t off = read_bits(offs_.data(), b.pos, tables().len[b.k]);
+        const uint64_t off = read_bits_padded(offs_.data(), b.pos, tables().len[b.k]);
         return b.r + rank_in_block(b.k, off, static_cast<int>(in - uint64_t(j) * kB), bit);
     }
     void prefetch(uint64_t i) const {
@@ -575,7 +584,7 @@ public:
         for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
             const bool ok = idx[a] < n_;
             k[a] = ok ? b[a].k : 0;
-            off[a] = ok ? read_bits(offs_.data(), b[a].pos, len[b[a].k]) : 0;
+            off[a] = ok ? read_bits_padded(offs_.data(), b[a].pos, len[b[a].k]) : 0;
         }
         rank_in_block_multi(k, off, x, g, in, bit);
         for (size_t a = 0; a < g; ++a) rank[a] = idx[a] < n_ ? b[a].r + in[a] : ones_;
@@ -653,6 +662,8 @@ public:
             r.bad();
         for (size_t x = 0; x < v.clen_.size(); ++x)
             if (v.clen_[x] == 0 || v.clen_[x] > kMaxCode) r.bad();
+        const Cursor last = v.cursor(nsb - 1);  // the last superblock: both streams keep a spare word past their end
+        if (last.r > v.ones_ || last.pos / 64 + 2 > v.offs_.size() || last.cpos / 64 + 2 > v.cls_.size()) r.bad();
         v.make_codes();
         return v;
     }
@@ -831,14 +842,14 @@ private:
         const bool ok = i < n_;
         *k = ok ? b.k : 0;
         *x = ok ? static_cast<int>((i % kSBBits) % kB) : 0;
-        *off = ok ? read_bits(offs_.data(), b.pos, tables().len[b.k]) : 0;
+        *off = ok ? read_bits_padded(offs_.data(), b.pos, tables().len[b.k]) : 0;
     }
     /// rank1(i) (and bit i) from the block holding i (block_of(i)).
     uint64_t finish(const Block& b, uint64_t i, int* bit) const {
         using namespace rrr_detail;
         if (i >= n_) { if (bit) *bit = 0; return ones_; }
         const int x = static_cast<int>((i % kSBBits) % kB);
-        const uint64_t off = read_bits(offs_.data(), b.pos, tables().len[b.k]);
+        const uint64_t off = read_bits_padded(offs_.data(), b.pos, tables().len[b.k]);
         return b.r + rank_in_block(b.k, off, x, bit);
     }
 
