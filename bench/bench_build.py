@@ -15,10 +15,13 @@ Measures, each in its own child process (so peak RSS is that step's alone):
 2. **SA construction alone** on the same bytes (a token file laid out like our
    shards: for each doc, 0xFF then its UTF-8 bytes; written once to
    ``WORK/tokens_u8.bin``):
-   ``infinigram._core.build_suffix_array`` (single-threaded SA-IS), alone and
-   while another process keeps the other core busy; and
-   ``pydivsufsort.divsufsort`` (libdivsufsort, single-threaded) on the same
-   array.  Time covers the construction call only (not the interpreter start).
+   ``infinigram._core.suffix_array`` (single-threaded SA-IS on a numpy
+   array in memory, returning a numpy array: the same call shape as
+   pydivsufsort's), ``infinigram._core.build_suffix_array`` (file to packed
+   file, with its read and fsync'ed write), alone and while another process
+   keeps the other core busy; and ``pydivsufsort.divsufsort``
+   (libdivsufsort, single-threaded) on the same array.  Time covers the
+   construction call only (not the interpreter start or reading the array).
 3. **infini-gram's pipeline**: ``python -m infini_gram.indexing --data_dir D
    --save_dir S --token_dtype u8 --cpus 2 --mem 8 --add_metadata`` (D holds a
    hard link to the corpus), wall time, peak RSS (largest process and sum over
@@ -70,6 +73,17 @@ t0 = time.perf_counter()
 w = _core.build_suffix_array(sys.argv[1], sys.argv[2], 1)
 dt = time.perf_counter() - t0
 print("RESULT " + json.dumps({"inner_s": dt, "ptr_width": w}))
+"""
+
+OURS_SA_MEM = r"""
+import json, sys, time
+import numpy as np
+from infinigram import _core
+a = np.fromfile(sys.argv[1], dtype=np.uint8)
+t0 = time.perf_counter()
+sa = _core.suffix_array(a)
+dt = time.perf_counter() - t0
+print("RESULT " + json.dumps({"inner_s": dt, "sa_dtype": str(sa.dtype), "n": int(a.size)}))
 """
 
 DIVSUFSORT = r"""
@@ -200,6 +214,8 @@ def main() -> None:
         res["sa_input_bytes"] = n
         print(f"== SA construction on {tokens} ({n:,} bytes)", file=sys.stderr)
     if "sa" not in skip:
+        res["ours_sa_mem"] = measure("ours_sa_mem", [sys.executable, "-c", OURS_SA_MEM, str(tokens)],
+                                     logdir, args.repeats)
         for label, busy in (("ours_sa", False), ("ours_sa_busy", True)):
             r = measure(label, [sys.executable, "-c", OURS_SA, str(tokens), str(sa_out)],
                         logdir, args.repeats, busy=busy)
@@ -271,7 +287,8 @@ def report(res: dict, n_positions: int) -> None:
         elif key in res:
             rows.append([label, "FAILED", "", "", "", "", "", ""])
     n = res.get("sa_input_bytes", n_positions)
-    for key, label in (("ours_sa", "ours: _core.build_suffix_array (SA-IS, 1 thread)"),
+    for key, label in (("ours_sa_mem", "ours: _core.suffix_array (SA-IS in memory, 1 thread)"),
+                       ("ours_sa", "ours: _core.build_suffix_array (file to file, 1 thread)"),
                        ("ours_sa_busy", "ours: ... while the other core is kept busy"),
                        ("divsufsort", "pydivsufsort.divsufsort (1 thread)")):
         if ok(key):
@@ -293,7 +310,7 @@ def report(res: dict, n_positions: int) -> None:
         print(f"  peak RSS           ours / infini-gram   = {a['max_rss_bytes'] / b['max_rss_bytes']:.2f}x"
               f" (tree: {a['peak_tree_rss_bytes'] / b['peak_tree_rss_bytes']:.2f}x)")
         print(f"  index size         ours / infini-gram   = {a['index_bytes'] / b['index_bytes']:.2f}x")
-    for k in ("ours_sa", "ours_sa_busy"):
+    for k in ("ours_sa_mem", "ours_sa", "ours_sa_busy"):
         if k in out and "divsufsort" in out:
             print(f"  SA speed  {k:16s} / divsufsort = {out[k] / out['divsufsort']:.2f}x")
     if "ours_sa" in out and "ours_sa_busy" in out:

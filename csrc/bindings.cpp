@@ -521,6 +521,42 @@ PYBIND11_MODULE(_core, m) {
           "Bytes per suffix-array entry for a shard of n positions: max(1, ceil(bit_length(n) / 8)).");
 
     m.def(
+        "suffix_array",
+        [](const py::array& tokens) -> py::array {
+            // In memory, as pydivsufsort.divsufsort: the benchmarks time this call against it.
+            const py::buffer_info info = tokens.request();
+            if (info.ndim != 1) throw std::invalid_argument("suffix_array: a 1-D array of tokens is expected");
+            const py::dtype dt = tokens.dtype();
+            const int width = static_cast<int>(dt.itemsize());
+            if (dt.kind() != 'u' || (width != 1 && width != 2 && width != 4))
+                throw std::invalid_argument("suffix_array: tokens must be uint8, uint16 or uint32, got " +
+                                            std::string(py::str(dt)));
+            if (info.strides[0] != width) throw std::invalid_argument("suffix_array: tokens must be contiguous");
+            const uint64_t n = static_cast<uint64_t>(info.shape[0]);
+            const auto* data = static_cast<const uint8_t*>(info.ptr);
+            auto run = [&](auto* out) {
+                using Idx = std::remove_pointer_t<decltype(out)>;
+                py::gil_scoped_release release;
+                build_detail::with_sa_text(data, n, width, [&](const auto* T, uint64_t K) {
+                    using Char = std::remove_const_t<std::remove_pointer_t<decltype(T)>>;
+                    suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), out);
+                });
+            };
+            if (!build_detail::needs_sa64(n)) {
+                py::array_t<int32_t> sa(static_cast<py::ssize_t>(n));
+                run(sa.mutable_data());
+                return sa;
+            }
+            py::array_t<int64_t> sa(static_cast<py::ssize_t>(n));
+            run(sa.mutable_data());
+            return sa;
+        },
+        py::arg("tokens"),
+        "The suffix array of a uint8 / uint16 / uint32 token array (int32 below 2^31 - 2 tokens, else\n"
+        "int64), built in memory (SA-IS, one thread, the GIL released). A suffix that is a prefix of\n"
+        "another sorts first. Time O(n); memory n * 4 (or 8) bytes for the result (+ a copy of u32 tokens).");
+
+    m.def(
         "build_suffix_array",
         [](const std::string& tokens_path, const std::string& sa_path, int token_width, py::object progress,
            bool durable) {

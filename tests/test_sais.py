@@ -246,3 +246,20 @@ def test_sparse_u32_ids_bounded_memory(tmp_path):
     if r.stdout.startswith("OK"):
         w = int(r.stdout.split()[1])
         assert read_sa(str(spath), w, len(toks)).tolist() == naive_suffix_array(toks)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])
+def test_in_memory_suffix_array(width):
+    """_core.suffix_array (the in-memory call the benchmarks time) equals the
+    naive sort, for every token width, and refuses what it cannot sort."""
+    rng = np.random.default_rng(width)
+    hi = {1: 256, 2: 65536, 4: U32_HI}[width]
+    for n, k in [(0, 2), (1, 2), (2, 2), (17, 2), (300, 3), (500, hi), (64, 1)]:
+        a = rng.integers(0, k, n).astype(DTYPES[width])
+        sa = _core.suffix_array(a)
+        assert sa.dtype == np.int32 and sa.shape == (n,)
+        assert np.array_equal(sa, naive_suffix_array(a.astype(np.int64).tolist()))
+    with pytest.raises(ValueError, match="uint8, uint16 or uint32"):
+        _core.suffix_array(np.zeros(4, np.int64))
+    with pytest.raises(ValueError, match="contiguous"):
+        _core.suffix_array(np.zeros(8, DTYPES[width])[::2])
