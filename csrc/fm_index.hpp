@@ -307,14 +307,18 @@ public:
             b = a;
         }
         const size_t nc = chains.size();
-        threads = std::max(1, std::min<int>(threads, static_cast<int>((nc + kGroup - 1) / kGroup)));
+        threads = std::max(1, std::min<int>(threads, static_cast<int>(nc / 4)));  // >= 4 walks (256 tokens at I = 64) each
         if (threads == 1) { walk(chains.data(), nc, start, out); return; }
-        // Groups of kGroup walks handed out one at a time: a thread on a busy
-        // core takes fewer of them instead of holding the others up.
+        // Groups of <= kGroup walks, as many as a multiple of the threads,
+        // handed out one at a time: equal shares on idle cores, and a thread
+        // on a busy core takes fewer of them instead of holding the others up.
+        size_t units = (nc + kGroup - 1) / kGroup;
+        units = (units + threads - 1) / threads * threads;
+        const size_t unit = (nc + units - 1) / units;
         std::atomic<size_t> next{0};
         auto work = [&] {
-            for (size_t g0; (g0 = next.fetch_add(kGroup)) < nc;)
-                walk(chains.data() + g0, std::min(kGroup, nc - g0), start, out);
+            for (size_t g0; (g0 = next.fetch_add(unit)) < nc;)
+                walk(chains.data() + g0, std::min(unit, nc - g0), start, out);
         };
         std::vector<std::thread> pool;
         for (int th = 1; th < threads; ++th) pool.emplace_back(work);
