@@ -75,26 +75,19 @@ dt = time.perf_counter() - t0
 print("RESULT " + json.dumps({"inner_s": dt, "ptr_width": w}))
 """
 
-OURS_SA_MEM = r"""
+# an in-memory construction call timed the same way for ours and the peer
+SA_IN_MEMORY = r"""
 import json, sys, time
 import numpy as np
-from infinigram import _core
+IMPORT
 a = np.fromfile(sys.argv[1], dtype=np.uint8)
 t0 = time.perf_counter()
-sa = _core.suffix_array(a)
+sa = CALL(a)
 dt = time.perf_counter() - t0
 print("RESULT " + json.dumps({"inner_s": dt, "sa_dtype": str(sa.dtype), "n": int(a.size)}))
 """
-
-DIVSUFSORT = r"""
-import json, sys, time
-import numpy as np, pydivsufsort
-a = np.fromfile(sys.argv[1], dtype=np.uint8)
-t0 = time.perf_counter()
-sa = pydivsufsort.divsufsort(a)
-dt = time.perf_counter() - t0
-print("RESULT " + json.dumps({"inner_s": dt, "sa_dtype": str(sa.dtype), "n": int(a.size)}))
-"""
+OURS_SA_MEM = SA_IN_MEMORY.replace("IMPORT", "from infinigram import _core").replace("CALL", "_core.suffix_array")
+DIVSUFSORT = SA_IN_MEMORY.replace("IMPORT", "import pydivsufsort").replace("CALL", "pydivsufsort.divsufsort")
 
 
 def parse_result(log: str) -> dict:
