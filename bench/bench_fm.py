@@ -28,7 +28,11 @@ same corpus, same patterns, same documents, one script.
 * ``--fm-index DIR``: also the count latency on an existing FM index of the
   same corpus (e.g. 4 shards), same patterns, one lock-step search over its
   shards per call (``FMEngine.count``); the shard count is in the row name.
-* ``fm-index`` (PyPI) is tried too when importable.
+* ``fm-index`` (PyPI, ``pip install fm-index``) when importable, in a child
+  process on the same text (decoded as UTF-8, separators as NUL) and patterns:
+  build time and peak RSS, pickled size, count, locate, and its whole-text
+  ``item()`` as extraction (it has no per-document one); ``--no-pypi-fm``
+  skips it (~2.5 min and ~4.5 GB here).
 """
 from __future__ import annotations
 
@@ -46,6 +50,56 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, child_env, import_infinigram, machine_info, run_measured  # noqa: E402
 
 LENGTHS = (5, 10, 20, 50, 100)
+
+# The PyPI `fm-index` package (Rust) in a child process: it indexes a Python
+# str, so the text is the shard's bytes decoded as UTF-8 with each 0xFF
+# separator replaced by NUL (absent from the corpus); patterns that are not
+# whole UTF-8 strings are skipped (and counted). It has no per-document
+# extraction: `item()` decodes the whole text, timed as its extraction.
+PYPI_FM = r"""
+import json, pickle, sys, time
+import numpy as np
+from fm_index import FMIndex
+text = np.fromfile(sys.argv[1], dtype=np.uint8).tobytes().replace(b"\xff", b"\x00").decode("utf-8")
+t0 = time.perf_counter()
+ix = FMIndex(text)
+build_s = time.perf_counter() - t0
+size = len(pickle.dumps(ix))
+raw = open(sys.argv[2], "rb").read()
+pats, i = {}, 0
+while i < len(raw):
+    L = int.from_bytes(raw[i:i + 4], "little")
+    pats.setdefault(L, []).append(raw[i + 4:i + 4 + L])
+    i += 4 + L
+count_us, skipped = {}, 0
+for L, ps in sorted(pats.items()):
+    qs = []
+    for p in ps:
+        try:
+            qs.append(p.decode("utf-8"))
+        except UnicodeDecodeError:
+            skipped += 1
+    for q in qs:
+        ix.count(q)
+    t = time.perf_counter()
+    for q in qs:
+        ix.count(q)
+    count_us[str(L)] = (time.perf_counter() - t) / max(len(qs), 1) * 1e6
+occ, t = 0, time.perf_counter()
+for p in pats[10]:
+    try:
+        occ += len(ix.locate(p.decode("utf-8")))
+    except UnicodeDecodeError:
+        pass
+    if occ > 200000:
+        break
+loc = (time.perf_counter() - t) / max(occ, 1) * 1e6
+t = time.perf_counter()
+n = len(ix.item().encode("utf-8"))
+item_mb_s = n / (time.perf_counter() - t) / 1e6
+print("RESULT " + json.dumps({"build_s": build_s, "bytes": size, "count_us": count_us, "skipped_patterns": skipped,
+                              "locate_us_per_occ": loc, "locate_occ": occ, "extract_mb_s": item_mb_s}))
+"""
 
 
 def build_harness() -> str | None:
@@ -72,6 +126,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--e2e", action="store_true", help="also time `infinigram build --backend fm` end to end")
     ap.add_argument("--no-sdsl", action="store_true")
+    ap.add_argument("--no-pypi-fm", action="store_true", help="skip the PyPI fm-index package (~2.5 min, ~4.5 GB)")
     ap.add_argument("--json", default=str(REPO / "bench" / "out" / "fm.json"))
     ap.add_argument("--fm-index", default=None,
                     help="an existing FM index (any shard count) of the same corpus: count latency on it too")
@@ -205,9 +260,16 @@ def main() -> None:
                            capture_output=True, text=True, check=True)
         res["sdsl"] = json.loads(p.stdout)
     try:  # the PyPI fm-index package, if it installs
+        if args.no_pypi_fm:
+            raise ImportError("--no-pypi-fm")
         import fm_index as _pypi_fm  # noqa: F401
-        res["pypi_fm_index"] = "importable (not benchmarked: no byte-level API matching ours)"
-    except Exception as e:  # pragma: no cover
+        log = out / "pypi_fm.log"
+        r = run_measured([sys.executable, "-c", PYPI_FM, str(tokens), str(out / "patterns.bin")],
+                         env=child_env(), stdout_path=str(log))
+        line = [x for x in log.read_text().splitlines() if x.startswith("RESULT ")]
+        res["pypi_fm_index"] = (dict(json.loads(line[-1][7:]), wall_s=r["wall_s"], peak_rss=r["peak_tree_rss_bytes"])
+                                if line else f"failed (rc {r['returncode']}), see {log}")
+    except ImportError as e:
         res["pypi_fm_index"] = f"not available: {type(e).__name__}"
 
     # ----------------------------------------------------------------- table
@@ -233,7 +295,16 @@ def main() -> None:
                 s["count_us"][str(L)] if s else None)
     row("locate µs/occ", ours["locate_us_per_occ"], s["locate_us_per_occ"] if s else None)
     row("extract MB/s", ours["extract_mb_s"], s["extract_mb_s"] if s else None, "{:.3f}")
-    print(f"mismatches vs the SA index: {res['mismatches_vs_sa']}; fm-index (PyPI): {res['pypi_fm_index']}")
+    print(f"mismatches vs the SA index: {res['mismatches_vs_sa']}")
+    f = res["pypi_fm_index"]
+    if isinstance(f, dict):  # ours / theirs, as the SDSL column
+        print(f"\nfm-index (PyPI), same text and patterns ({f['skipped_patterns']} non-UTF-8 patterns skipped): "
+              f"built in {f['build_s']:.2f} s (process {f['wall_s']:.2f} s, peak RSS {f['peak_rss'] / 1e6:.0f} MB), "
+              f"pickled size {f['bytes'] / text_bytes:.4f}x the text")
+        print("  count µs at " + " / ".join(f"{L} B {f['count_us'][str(L)]:.2f}" for L in LENGTHS) +
+              f"; locate {f['locate_us_per_occ']:.2f} µs/occ; whole-text item() {f['extract_mb_s']:.3f} MB/s")
+    else:
+        print(f"fm-index (PyPI): {f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=2))
     if args.e2e:
