@@ -221,33 +221,23 @@ void count_symbols(const Char* T, Idx n, Idx K, Idx* cnt) {
     for (Idx c = 0; c < K; ++c) cnt[c] = h[c] + h[K + c] + h[2 * K + c] + h[3 * K + c];
 }
 
-/// One level of SA-IS over T[0, n) with symbols in [0, K).
-/// `spare` (spare_len entries, disjoint from SA and T) may hold the buckets.
+/// Stage 1 by induction: sorts the LMS substrings with the partial induced
+/// sort, names them (0-based, in sorted order) and stores the reduced string
+/// (the names in text order) in SA[n-m, n). Returns the number of names.
+/// Leaves B.cnt intact.
 template <class Char, class Idx>
-void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_len,
-                const Tick& tick, double w0, double w1) {
-    if (n <= 0) return;
-    if (n == 1) { SA[0] = 0; return; }
-
-    TypeBits t(static_cast<size_t>(n));
-    const Idx m = classify(T, n, t);
-    Buckets<Idx> B(K, spare, spare_len);
-    std::fill(B.cnt, B.cnt + K, Idx(0));
-    count_symbols(T, n, K, B.cnt);
-
-    // ---- Stage 1: sort the LMS substrings.
+Idx name_by_induction(const Char* T, Idx* SA, Idx n, Idx m, const TypeBits& t, Buckets<Idx>& B) {
     std::fill(SA, SA + n, Idx(0));
     B.ends();
     t.for_each_lms_desc([&](size_t i) { SA[--B.ptr[T[i]]] = static_cast<Idx>(i); });
     induce(T, SA, n, B, /*flip_s=*/false);
-    if (tick) tick(w0 + (w1 - w0) * 0.35);
 
     // Compact the sorted LMS positions into SA[0, m). After the S scan without
     // flips, B.ptr[c] is the first slot of bucket c's S-type region, and the
     // LMS suffixes are exactly its negative entries (~p; ~0 is position 0).
     {
         Idx k = 0, end = 0;
-        for (Idx c = 0; c < K; ++c) {
+        for (Idx c = 0; c < B.K; ++c) {
             const Idx begin = B.ptr[c];
             end += B.cnt[c];
             for (Idx i = begin; i < end; ++i) {  // branch-free: k <= i, so SA[k] is already read
@@ -296,6 +286,251 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
             j -= static_cast<Idx>(v != 0);
         }
     }
+    return names;
+}
+
+/// Stage 1 for byte text without induction. The LMS substring at an LMS
+/// position p is T[p, q] with q the next LMS position (or, for the last one,
+/// T[p, n) followed by the sentinel). Any naming works for SA-IS if equal
+/// substrings get equal names and the order of distinct names is the order
+/// of the suffixes they start. That order is plain lexicographic order of the
+/// substrings, each followed by an end mark larger than every symbol:
+/// if T[p, q] is a proper prefix of T[p', ...], position q is S-type in the
+/// first and (the substrings agree up to it, and q-1 is L-type) L-type in
+/// the second, and an S-type suffix is larger than an L-type one starting
+/// with the same symbol. Moreover the symbol that follows at that point in
+/// the longer substring is <= T[q] < 255 (q being L-type there), so padding
+/// a substring of at most 7 bytes with 0xFF bytes gives a 64-bit big-endian
+/// key whose integer order is exactly that order (and equal keys are equal
+/// substrings). Longer substrings (and the last one) are hashed over their
+/// whole content and compared exactly when their 8-byte prefixes tie.
+///
+/// The distinct substrings are collected in an open-addressing hash table in
+/// the free part of SA (SA[0, n-m)), the substrings' ids, in text order, in
+/// SA[n-m, n); then the distinct ones (few: ~3% of the LMS substrings on
+/// English text) are sorted, and the ids are replaced by their ranks.
+/// Returns false (SA's content then undefined) if the table does not fit.
+template <class Idx>
+struct NameSlot {
+    uint64_t key;  // short: padded big-endian content; long: content hash (sort key after compaction)
+    Idx pos;       // representative position; ~pos for a long substring (or the last one)
+    Idx id1;       // 1 + id; 0 = empty slot
+};
+
+inline uint64_t load_be64(const uint8_t* p) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return x;
+#else
+    return __builtin_bswap64(x);
+#endif
+}
+
+inline uint64_t load_le64(const uint8_t* p) {
+    uint64_t x;
+    std::memcpy(&x, p, 8);
+    return x;
+}
+
+inline uint64_t mix64(uint64_t x) {
+    x ^= x >> 31;
+    x *= 0x9E3779B97F4A7C15ULL;
+    x ^= x >> 29;
+    return x;
+}
+
+template <class Idx>
+bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t, Idx& names) {
+    using Slot = NameSlot<Idx>;
+    if (m < 1) return false;
+    Idx* const s1 = SA + (n - m);
+    // The table area: SA[0, n-m), aligned for Slot.
+    uintptr_t lo = reinterpret_cast<uintptr_t>(SA);
+    const uintptr_t hi = reinterpret_cast<uintptr_t>(s1);
+    lo = (lo + 63) & ~uintptr_t(63);
+    if (hi <= lo) return false;
+    const size_t max_slots = (hi - lo) / sizeof(Slot);
+    Slot* const tab = reinterpret_cast<Slot*>(lo);
+    size_t cap = 16;
+    if (cap > max_slots) return false;
+    std::memset(static_cast<void*>(tab), 0, cap * sizeof(Slot));
+
+    // s1[k] = the k-th LMS position, in text order.
+    {
+        Idx k = m;
+        t.for_each_lms_desc([&](size_t i) { s1[--k] = static_cast<Idx>(i); });
+    }
+
+    auto short_key = [&](Idx i, Idx a) -> uint64_t {  // a <= 7 bytes, i + a <= n
+        uint64_t w;
+        if (static_cast<size_t>(i) + 8 <= static_cast<size_t>(n)) {
+            w = load_be64(T + i);
+        } else {
+            w = 0;
+            for (Idx k = 0; k < a; ++k) w |= uint64_t(T[i + k]) << (56 - 8 * k);
+        }
+        return w | (~uint64_t(0) >> (8 * a));
+    };
+    auto long_hash = [&](Idx i, Idx a) -> uint64_t {  // a >= 8 bytes, i + a <= n
+        uint64_t h = mix64(static_cast<uint64_t>(a) + 0x51ED27A3ULL);
+        Idx k = 0;
+        for (; k + 8 <= a; k += 8) h = mix64(h ^ load_le64(T + i + k));
+        if (k < a) h = mix64(h ^ load_le64(T + i + a - 8) ^ 0xA5A5ULL);
+        return h | 1;
+    };
+    int lg = __builtin_ctzll(cap);  // log2(cap)
+    auto slot_of = [&](uint64_t key) -> size_t { return static_cast<size_t>((key * 0x9E3779B97F4A7C15ULL) >> (64 - lg)); };
+
+    Idx D = 0;        // ids handed out
+    size_t used = 0;  // occupied slots
+    Idx last_id = -1;
+    constexpr Idx kAhead = 40;
+    for (Idx k = 0; k < m; ++k) {
+        if (k + kAhead + 1 < m) {
+            const Idx i = s1[k + kAhead];
+            const Idx a = s1[k + kAhead + 1] - i + 1;
+            if (a <= 7) __builtin_prefetch(tab + slot_of(short_key(i, a)));
+        }
+        const Idx i = s1[k];
+        if (k + 1 == m) {  // the last one (runs into the sentinel): unique
+            last_id = D++;
+            s1[k] = last_id;
+            break;
+        }
+        const Idx a = s1[k + 1] - i + 1;
+        Idx id;
+        if (a <= 7) {
+            const uint64_t key = short_key(i, a);
+            size_t h = slot_of(key);
+            const size_t mask = cap - 1;
+            for (;;) {
+                Slot& s = tab[h];
+                if (s.id1 == 0) {
+                    s.key = key; s.pos = i; s.id1 = D + 1;
+                    id = D++; ++used;
+                    break;
+                }
+                if (s.key == key && s.pos >= 0) { id = s.id1 - 1; break; }
+                h = (h + 1) & mask;
+            }
+        } else {
+            const uint64_t key = long_hash(i, a);
+            size_t h = slot_of(key);
+            const size_t mask = cap - 1;
+            for (;;) {
+                Slot& s = tab[h];
+                if (s.id1 == 0) {
+                    s.key = key; s.pos = ~i; s.id1 = D + 1;
+                    id = D++; ++used;
+                    break;
+                }
+                if (s.key == key && s.pos < 0) {
+                    const Idx q = ~s.pos;
+                    if (q + a <= n && t.s(static_cast<size_t>(q + a - 1)) &&
+                        std::memcmp(T + i, T + q, static_cast<size_t>(a)) == 0) {
+                        id = s.id1 - 1;
+                        break;
+                    }
+                }
+                h = (h + 1) & mask;
+            }
+        }
+        s1[k] = id;
+        if (2 * used > cap) {  // grow: copy the table past the new one, rehash back
+            if (3 * cap > max_slots) return false;
+            Slot* const old = tab + 2 * cap;
+            std::memcpy(static_cast<void*>(old), static_cast<const void*>(tab), cap * sizeof(Slot));
+            std::memset(static_cast<void*>(tab), 0, 2 * cap * sizeof(Slot));
+            const size_t old_cap = cap;
+            cap *= 2;
+            ++lg;
+            const size_t mask = cap - 1;
+            for (size_t x = 0; x < old_cap; ++x) {
+                if (old[x].id1 == 0) continue;
+                size_t h = slot_of(old[x].key);
+                while (tab[h].id1 != 0) h = (h + 1) & mask;
+                tab[h] = old[x];
+            }
+        }
+    }
+    asm volatile("" ::: "memory");
+
+    // Compact the distinct substrings to tab[0, D); sort keys for the long ones.
+    Slot* const rec = tab;
+    {
+        size_t r = 0;
+        for (size_t x = 0; x < cap; ++x) {
+            if (tab[x].id1 == 0) continue;
+            Slot s = tab[x];
+            if (s.pos < 0) s.key = load_be64(T + ~s.pos);  // long: >= 8 bytes
+            rec[r++] = s;
+        }
+    }
+    // The last LMS substring: its position is the largest LMS position.
+    {
+        Idx lp = -1;
+        t.for_each_lms_desc([&](size_t i) { if (lp < 0) lp = static_cast<Idx>(i); });
+        uint64_t key = 0;
+        const Idx c = n - lp;
+        if (c >= 8) key = load_be64(T + lp);
+        else for (Idx k = 0; k < c; ++k) key |= uint64_t(T[lp + k]) << (56 - 8 * k);
+        rec[used] = Slot{key, ~lp, last_id + 1};
+    }
+    // Exact order of the LMS substrings at p != q (see above).
+    auto exact_less = [&](Idx p, Idx q) -> bool {
+        for (Idx k = 0;; ++k) {
+            auto sym = [&](Idx s) -> int64_t {
+                if (k >= 2 && (s + k - 1 >= n || t.lms(static_cast<size_t>(s + k - 1)))) return INT64_MAX;
+                if (s + k == n) return -1;
+                return T[s + k];
+            };
+            const int64_t x = sym(p), y = sym(q);
+            if (x != y) return x < y;
+            if (x == INT64_MAX) return false;
+        }
+    };
+    // By key, then runs of equal keys (all long or last) exactly.
+    std::sort(rec, rec + D, [](const Slot& x, const Slot& y) { return x.key < y.key; });
+    for (Idx r = 0; r < D;) {
+        Idx e = r + 1;
+        while (e < D && rec[e].key == rec[r].key) ++e;
+        if (e - r > 1)
+            std::sort(rec + r, rec + e, [&](const Slot& x, const Slot& y) {
+                return exact_less(x.pos >= 0 ? x.pos : ~x.pos, y.pos >= 0 ? y.pos : ~y.pos);
+            });
+        r = e;
+    }
+    asm volatile("" ::: "memory");
+    Idx* const name_of = reinterpret_cast<Idx*>(rec + D);
+    for (Idx r = 0; r < D; ++r) name_of[rec[r].id1 - 1] = r;
+    for (Idx k = 0; k < m; ++k) s1[k] = name_of[s1[k]];
+    asm volatile("" ::: "memory");
+    names = D;
+    return true;
+}
+
+/// One level of SA-IS over T[0, n) with symbols in [0, K).
+/// `spare` (spare_len entries, disjoint from SA and T) may hold the buckets.
+template <class Char, class Idx>
+void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_len,
+                const Tick& tick, double w0, double w1) {
+    if (n <= 0) return;
+    if (n == 1) { SA[0] = 0; return; }
+
+    TypeBits t(static_cast<size_t>(n));
+    const Idx m = classify(T, n, t);
+    Buckets<Idx> B(K, spare, spare_len);
+    std::fill(B.cnt, B.cnt + K, Idx(0));
+    count_symbols(T, n, K, B.cnt);
+
+    // ---- Stage 1: name the LMS substrings; the reduced string in SA[n-m, n).
+    Idx names = 0;
+    bool named = false;
+    if constexpr (sizeof(Char) == 1)
+        named = name_by_hashing<Idx>(reinterpret_cast<const uint8_t*>(T), SA, n, m, t, names);
+    if (!named) names = name_by_induction(T, SA, n, m, t, B);
+    if (tick) tick(w0 + (w1 - w0) * 0.35);
     Idx* s1 = SA + (n - m);
     const double wmid = w0 + (w1 - w0) * 0.5;
     if (tick) tick(wmid);
@@ -317,13 +552,23 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
         if (i + 32 < m) __builtin_prefetch(s1 + SA[i + 32]);
         SA[i] = s1[SA[i]];
     }
-    std::fill(SA + m, SA + n, Idx(0));
-    B.ends();
-    for (Idx i = m - 1; i >= 0; --i) {
-        if (i >= 32) __builtin_prefetch(T + SA[i - 32]);
-        Idx p = SA[i];
-        SA[i] = 0;
-        SA[--B.ptr[T[p]]] = p;
+    // Move them to the ends of their buckets. Sorted, they come grouped by
+    // first symbol, so with the LMS count per symbol (B.ptr, from a
+    // sequential pass) each group moves as a block: no random text reads.
+    // Everything else is cleared.
+    std::fill(B.ptr, B.ptr + K, Idx(0));
+    t.for_each_lms_desc([&](size_t i) { ++B.ptr[T[i]]; });
+    {
+        Idx src = m, end = n;  // SA[0, src): groups not yet moved; bucket c ends at end
+        for (Idx c = K - 1; c >= 0; --c) {
+            const Idx l = B.ptr[c], begin = end - B.cnt[c];
+            // destination [end - l, end) >= source [src - l, src); the cleared
+            // [begin, end - l) lies above SA[0, src - l) (begin >= src - l).
+            std::memmove(SA + (end - l), SA + (src - l), static_cast<size_t>(l) * sizeof(Idx));
+            std::fill(SA + begin, SA + (end - l), Idx(0));
+            src -= l;
+            end = begin;
+        }
     }
     induce(T, SA, n, B);
     if (tick) tick(w1);
