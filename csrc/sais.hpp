@@ -30,6 +30,9 @@
 #include <stdexcept>
 #include <type_traits>
 #include <vector>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace infinigram {
 namespace sais_detail {
@@ -40,6 +43,8 @@ public:
     explicit TypeBits(size_t n) : w_((n + 64) / 64, 0) {}
     void set(size_t i) { w_[i >> 6] |= uint64_t(1) << (i & 63); }
     void set_word(size_t k, uint64_t w) { w_[k] = w; }
+    uint64_t word(size_t k) const { return w_[k]; }
+    size_t words() const { return w_.size(); }
     bool s(size_t i) const { return (w_[i >> 6] >> (i & 63)) & 1; }
     /// i > 0 and i is S-type and i-1 is L-type.
     bool lms(size_t i) const { return i > 0 && s(i) && !s(i - 1); }
@@ -167,19 +172,97 @@ Idx classify(const Char* T, Idx n, TypeBits& t) {
     return m;
 }
 
-/// T[a, a + len) == T[b, b + len) (both inside T). Substrings of at most 8
-/// bytes (most LMS substrings) compare as one masked word: no loop whose
-/// exit the branch predictor has to guess.
+#if defined(__SSE2__)
+/// lt / eq masks of T[i] vs T[i+1] for the 64 positions from b (b[64] readable).
+inline void compare_masks(const uint8_t* b, uint64_t& lt, uint64_t& eq) {
+    lt = eq = 0;
+    for (int c = 0; c < 4; ++c) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * c));
+        const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * c + 1));
+        const uint64_t e = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, y)));
+        const uint64_t le = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, y), x)));
+        eq |= e << (16 * c);
+        lt |= (le & ~e) << (16 * c);
+    }
+}
+/// The same for 4-byte symbols (compared unsigned: sign bits flipped).
+template <class W>
+inline void compare_masks4(const W* b, uint64_t& lt, uint64_t& eq) {
+    lt = eq = 0;
+    const __m128i flip = _mm_set1_epi32(static_cast<int>(0x80000000u));
+    for (int c = 0; c < 16; ++c) {
+        const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4 * c));
+        const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 4 * c + 1));
+        const uint64_t e = static_cast<uint32_t>(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(x, y))));
+        const uint64_t l = static_cast<uint32_t>(_mm_movemask_ps(
+            _mm_castsi128_ps(_mm_cmplt_epi32(_mm_xor_si128(x, flip), _mm_xor_si128(y, flip)))));
+        eq |= e << (4 * c);
+        lt |= l << (4 * c);
+    }
+}
+
+/// classify() for 1- and 4-byte symbols, 64 positions at a time: SSE2
+/// compares give the masks lt (T[i] < T[i+1]) and eq (T[i] == T[i+1]);
+/// s[i] = lt[i] | (eq[i] & s[i+1]) then resolves within the word as a
+/// parallel prefix (log steps).
+template <class Char, class Idx>
+Idx classify_simd(const Char* T, Idx n, TypeBits& t) {
+    static_assert(sizeof(Char) == 1 || sizeof(Char) == 4, "1- or 4-byte symbols");
+    const size_t full = (static_cast<size_t>(n) - 1) / 64;  // words [0, full): every i + 1 <= n - 1
+    bool s_next = false;  // position n-1 is L-type
+    uint64_t word = 0;
+    for (Idx i = n - 2; i >= static_cast<Idx>(64 * full); --i) {
+        const bool s = (T[i] < T[i + 1]) | ((T[i] == T[i + 1]) & s_next);
+        word |= uint64_t(s) << (static_cast<size_t>(i) & 63);
+        s_next = s;
+    }
+    t.set_word(full, word);
+    uint64_t s_in = s_next;  // type of position 64 * (k + 1)
+    for (size_t k = full; k-- > 0;) {
+        uint64_t lt, eq;
+        if constexpr (sizeof(Char) == 1) compare_masks(reinterpret_cast<const uint8_t*>(T + 64 * k), lt, eq);
+        else compare_masks4(T + 64 * k, lt, eq);
+        uint64_t g = lt | (eq & (s_in << 63)), p = eq;
+        g |= p & (g >> 1);  p &= p >> 1;
+        g |= p & (g >> 2);  p &= p >> 2;
+        g |= p & (g >> 4);  p &= p >> 4;
+        g |= p & (g >> 8);  p &= p >> 8;
+        g |= p & (g >> 16); p &= p >> 16;
+        g |= p & (g >> 32);
+        t.set_word(k, g);
+        s_in = g & 1;
+    }
+    Idx m = 0;
+    uint64_t below = 1;  // position 0 is never LMS
+    for (size_t k = 0; k < t.words(); ++k) {
+        const uint64_t w = t.word(k);
+        m += static_cast<Idx>(__builtin_popcountll(w & ~((w << 1) | below)));
+        below = w >> 63;
+    }
+    return m;
+}
+#endif
+
+/// T[a, a + len) == T[b, b + len) (both inside T). Substrings of at most 32
+/// bytes (nearly all LMS substrings, also of 4-byte names) compare as four
+/// masked words: no loop whose exit the branch predictor has to guess.
 template <class Char, class Idx>
 inline bool equal_substrings(const Char* T, Idx n, Idx a, Idx b, Idx len) {
     const size_t bytes = static_cast<size_t>(len) * sizeof(Char);
     const size_t limit = static_cast<size_t>(n) * sizeof(Char);
-    if (bytes <= 8 && static_cast<size_t>(std::max(a, b)) * sizeof(Char) + 8 <= limit) {
-        uint64_t x, y;
-        std::memcpy(&x, T + a, 8);
-        std::memcpy(&y, T + b, 8);
-        const uint64_t mask = bytes == 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * bytes)) - 1;  // little-endian
-        return ((x ^ y) & mask) == 0;
+    if (bytes <= 32 && static_cast<size_t>(std::max(a, b)) * sizeof(Char) + 32 <= limit) {
+        const unsigned char* x = reinterpret_cast<const unsigned char*>(T + a);
+        const unsigned char* y = reinterpret_cast<const unsigned char*>(T + b);
+        uint64_t diff = 0;
+        for (size_t w = 0; w < 4; ++w) {  // unrolled; bytes past len are masked out (little-endian)
+            uint64_t u, v;
+            std::memcpy(&u, x + 8 * w, 8);
+            std::memcpy(&v, y + 8 * w, 8);
+            const size_t k = bytes > 8 * w ? std::min<size_t>(bytes - 8 * w, 8) : 0;
+            const uint64_t mask = k == 8 ? ~uint64_t(0) : (uint64_t(1) << (8 * k)) - 1;
+            diff |= (u ^ v) & mask;
+        }
+        return diff == 0;
     }
     return std::equal(T + a, T + a + len, T + b);
 }
@@ -247,10 +330,11 @@ Idx name_by_induction(const Char* T, Idx* SA, Idx n, Idx m, const TypeBits& t, B
     {
         Idx prev = -1, prev_len = 0;
         for (Idx r = 0; r < m; ++r) {
-            if (r + 32 < m) {
-                const Idx f = SA[r + 32];
+            if (r + 64 < m) {
+                const Idx f = SA[r + 64];
                 __builtin_prefetch(SA + m + (f >> 1));
                 __builtin_prefetch(T + f);
+                __builtin_prefetch(reinterpret_cast<const char*>(T + f) + 31);
             }
             Idx p = SA[r];
             Idx len = SA[m + (p >> 1)];
@@ -503,7 +587,13 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     if (n == 1) { SA[0] = 0; return; }
 
     TypeBits t(static_cast<size_t>(n));
-    const Idx m = classify(T, n, t);
+    Idx m;
+#if defined(__SSE2__)
+    if constexpr (sizeof(Char) == 1 || sizeof(Char) == 4)
+        m = classify_simd(T, n, t);
+    else
+#endif
+        m = classify(T, n, t);
     Buckets<Idx> B(K, spare, spare_len);
     std::fill(B.cnt, B.cnt + K, Idx(0));
     count_symbols(T, n, K, B.cnt);
@@ -533,7 +623,7 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
         t.for_each_lms_desc([&](size_t i) { s1[j--] = static_cast<Idx>(i); });
     }
     for (Idx i = 0; i < m; ++i) {  // ranks -> positions (random reads of s1: prefetched)
-        if (i + 32 < m) __builtin_prefetch(s1 + SA[i + 32]);
+        if (i + 96 < m) __builtin_prefetch(s1 + SA[i + 96]);
         SA[i] = s1[SA[i]];
     }
     // Move them to the ends of their buckets. Sorted, they come grouped by
