@@ -452,7 +452,7 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
 
     Idx D = 0;        // ids handed out
     size_t used = 0;  // occupied slots
-    Idx last_id = -1;
+    Idx last_id = -1, last_pos = -1;
     constexpr Idx kAhead = 40;
     for (Idx k = 0; k < m; ++k) {
         if (k + kAhead + 1 < m) {
@@ -463,6 +463,7 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
         const Idx i = s1[k];
         if (k + 1 == m) {  // the last one (runs into the sentinel): unique
             last_id = D++;
+            last_pos = i;
             s1[k] = last_id;
             break;
         }
@@ -535,10 +536,9 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
             rec[r++] = s;
         }
     }
-    // The last LMS substring: its position is the largest LMS position.
+    // The last LMS substring.
     {
-        Idx lp = -1;
-        t.for_each_lms_desc([&](size_t i) { if (lp < 0) lp = static_cast<Idx>(i); });
+        const Idx lp = last_pos;
         uint64_t key = 0;
         const Idx c = n - lp;
         if (c >= 8) key = load_be64(T + lp);
@@ -558,8 +558,26 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
             if (x == INT64_MAX) return false;
         }
     };
-    // By key, then runs of equal keys (all long or last) exactly.
-    std::sort(rec, rec + D, [](const Slot& x, const Slot& y) { return x.key < y.key; });
+    // By key (LSD radix, byte digits, if SA has room for a copy), then runs of
+    // equal keys (all long or last) exactly.
+    if (2 * static_cast<size_t>(D) <= max_slots) {
+        Slot* a = rec;
+        Slot* b = rec + D;
+        std::vector<Idx> hist(8 * 256, 0);
+        for (Idx r = 0; r < D; ++r)
+            for (int d = 0; d < 8; ++d) ++hist[256 * d + ((rec[r].key >> (8 * d)) & 255)];
+        for (int d = 0; d < 8; ++d) {
+            Idx* h = hist.data() + 256 * d;
+            if (h[(a[0].key >> (8 * d)) & 255] == D) continue;  // one digit value: nothing to do
+            Idx sum = 0;
+            for (int c = 0; c < 256; ++c) { const Idx x = h[c]; h[c] = sum; sum += x; }
+            for (Idx r = 0; r < D; ++r) b[h[(a[r].key >> (8 * d)) & 255]++] = a[r];
+            std::swap(a, b);
+        }
+        if (a != rec) std::copy(a, a + D, rec);
+    } else {
+        std::sort(rec, rec + D, [](const Slot& x, const Slot& y) { return x.key < y.key; });
+    }
     for (Idx r = 0; r < D;) {
         Idx e = r + 1;
         while (e < D && rec[e].key == rec[r].key) ++e;
