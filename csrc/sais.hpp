@@ -6,16 +6,23 @@
 //
 //   suffix_array(T, n, K, SA)   T: symbols in [0, K); SA: n entries (signed Idx)
 //
-// Time O(n) per level (levels shrink by at least half), so O(n) overall.
+// Time O(n) per level (levels shrink by at least half), so O(n) overall;
+// on bytes, level 0 names its LMS substrings by hashing (expected O(n); the
+// exact sort of distinct substrings longer than 7 bytes that share their
+// first 8 is a comparison sort, O(n log n) only on contrived input).
 // Space: the SA itself (n * sizeof(Idx)), one type bit per symbol per level,
 // and bucket arrays of K entries at level 0 (K <= 2^32 is the caller's job to
 // keep small: remap sparse alphabets first). Recursive levels keep their
-// reduced string and buckets inside the SA's free space whenever it fits.
+// reduced string and buckets inside the SA's free space whenever it fits, as
+// does the byte level's hash table (else it falls back to induction).
 //
 // Engineering: the induce loops prefetch the text ahead of the scan (the scan
 // reads SA sequentially but T at random), and L/S-type information is carried
 // in the sign of SA entries, so the hot loops touch no type bitmap.
-// With large alphabets the bucket pointers are prefetched too.
+// With large alphabets the bucket pointers are prefetched too. Types are
+// classified 64 positions at a time (SSE2 compares, a parallel prefix for
+// runs of equal symbols). Stage 3 moves the sorted LMS suffixes to their
+// buckets as blocks (they come grouped by first symbol): no text reads.
 // Construction is single-threaded. A helper thread that precomputed the
 // scans' text reads a few blocks ahead (never blocking the scan, at idle
 // priority) was measured here and gained nothing: it could not run ahead of a
@@ -506,6 +513,10 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
             }
         }
         s1[k] = id;
+        // Mostly distinct substrings (e.g. random bytes): the table would
+        // thrash and end up too big; induction does better. (100 MB of
+        // English text: 9% distinct at this point; random bytes: >99%.)
+        if (k == (Idx(1) << 17) && 2 * used > (size_t(1) << 17)) return false;
         if (2 * used > cap) {  // grow: copy the table past the new one, rehash back
             if (3 * cap > max_slots) return false;
             Slot* const old = tab + 2 * cap;
