@@ -658,19 +658,44 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     // Move them to the ends of their buckets. Sorted, they come grouped by
     // first symbol, so with the LMS count per symbol (B.ptr, from a
     // sequential pass) each group moves as a block: no random text reads.
-    // Everything else is cleared.
+    // Everything else is cleared: SA[m, n) at once, and the source slots
+    // that no group lands on.
+    // (With more symbols than LMS positions, as deep in the recursion, one
+    // text read per LMS suffix is cheaper than the pass over the symbols.)
+    if (K > m / 2) {
+        std::fill(SA + m, SA + n, Idx(0));
+        B.ends();
+        for (Idx i = m - 1; i >= 0; --i) {
+            if (i >= 32) __builtin_prefetch(T + SA[i - 32]);
+            const Idx p = SA[i];
+            SA[i] = 0;
+            SA[--B.ptr[T[p]]] = p;
+        }
+        induce(T, SA, n, B);
+        if (tick) tick(w1);
+        return;
+    }
     std::fill(B.ptr, B.ptr + K, Idx(0));
     t.for_each_lms_desc([&](size_t i) { ++B.ptr[T[i]]; });
+    std::fill(SA + m, SA + n, Idx(0));
     {
         Idx src = m, end = n;  // SA[0, src): groups not yet moved; bucket c ends at end
-        for (Idx c = K - 1; c >= 0; --c) {
-            const Idx l = B.ptr[c], begin = end - B.cnt[c];
-            // destination [end - l, end) >= source [src - l, src); the cleared
-            // [begin, end - l) lies above SA[0, src - l) (begin >= src - l).
-            std::memmove(SA + (end - l), SA + (src - l), static_cast<size_t>(l) * sizeof(Idx));
-            std::fill(SA + begin, SA + (end - l), Idx(0));
-            src -= l;
-            end = begin;
+        for (Idx c = K - 1; c >= 0 && src > 0; --c) {
+            const Idx l = B.ptr[c];
+            if (l != 0) {
+                // destination [end - l, end) >= source [src - l, src)
+                // (end >= src: bucket sizes >= their LMS counts)
+                if (end != src) {
+                    if (l <= 4) {
+                        for (Idx x = l; x-- > 0;) SA[end - l + x] = SA[src - l + x];
+                    } else {
+                        std::memmove(SA + (end - l), SA + (src - l), static_cast<size_t>(l) * sizeof(Idx));
+                    }
+                    std::fill(SA + (src - l), SA + std::min(src, end - l), Idx(0));
+                }
+                src -= l;
+            }
+            end -= B.cnt[c];
         }
     }
     induce(T, SA, n, B);
