@@ -69,6 +69,26 @@ public:
         }
     }
 
+    /// Writes every LMS position, ascending, to out[0, ...); returns the end.
+    /// (A loop here rather than for_each_lms_desc with a lambda that
+    /// advances a captured Idx counter: stores through an Idx* may alias
+    /// that counter, so it would go through memory on every position.)
+    template <class Idx>
+    Idx* lms_positions(Idx* out) const {
+        uint64_t below = 1;  // position 0 is never LMS
+        for (size_t k = 0; k < w_.size(); ++k) {
+            const uint64_t x = w_[k];
+            uint64_t b = x & ~((x << 1) | below);
+            below = x >> 63;
+            const Idx base = static_cast<Idx>(k * 64);
+            while (b) {
+                *out++ = base + static_cast<Idx>(__builtin_ctzll(b));
+                b &= b - 1;
+            }
+        }
+        return out;
+    }
+
 private:
     std::vector<uint64_t> w_;
 };
@@ -325,12 +345,21 @@ Idx name_by_induction(const Char* T, Idx* SA, Idx n, Idx m, const TypeBits& t, B
     // stored at SA[m + p/2]; the last one runs into the sentinel.
     std::fill(SA + m, SA + n, Idx(0));
     {
-        Idx next = n;
-        t.for_each_lms_desc([&](size_t ii) {
-            const Idx i = static_cast<Idx>(ii);
-            SA[m + (i >> 1)] = next - i + 1;
-            next = i;
-        });
+        Idx* const len = SA + m;
+        uint64_t below = 1;  // position 0 is never LMS
+        Idx prev = -1;       // a local loop: see TypeBits::lms_positions
+        for (size_t k = 0; k < t.words(); ++k) {
+            const uint64_t x = t.word(k);
+            uint64_t b = x & ~((x << 1) | below);
+            below = x >> 63;
+            while (b) {
+                const Idx i = static_cast<Idx>(k * 64 + static_cast<size_t>(__builtin_ctzll(b)));
+                if (prev >= 0) len[prev >> 1] = i - prev + 1;
+                prev = i;
+                b &= b - 1;
+            }
+        }
+        if (prev >= 0) len[prev >> 1] = n - prev + 1;
     }
     // Name the LMS substrings in sorted order (names are 1-based here).
     Idx names = 0;
@@ -432,10 +461,7 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
     std::memset(static_cast<void*>(tab), 0, cap * sizeof(Slot));
 
     // s1[k] = the k-th LMS position, in text order.
-    {
-        Idx k = m;
-        t.for_each_lms_desc([&](size_t i) { s1[--k] = static_cast<Idx>(i); });
-    }
+    t.lms_positions(s1);
 
     auto short_key = [&](Idx i, Idx a) -> uint64_t {  // a <= 7 bytes, i + a <= n
         uint64_t w;
@@ -647,10 +673,7 @@ void sais_level(const Char* T, Idx* SA, Idx n, Idx K, Idx* spare, size_t spare_l
     }
 
     // ---- Stage 3: place the sorted LMS suffixes and induce the rest.
-    {
-        Idx j = m - 1;
-        t.for_each_lms_desc([&](size_t i) { s1[j--] = static_cast<Idx>(i); });
-    }
+    t.lms_positions(s1);
     for (Idx i = 0; i < m; ++i) {  // ranks -> positions (random reads of s1: prefetched)
         if (i + 96 < m) __builtin_prefetch(s1 + SA[i + 96]);
         SA[i] = s1[SA[i]];
