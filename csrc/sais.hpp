@@ -485,6 +485,20 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
 
     Idx D = 0;        // ids handed out
     size_t used = 0;  // occupied slots
+    // Linear probing: the id of the entry for `key` that `same` accepts, or a
+    // new id stored with `pos` (>= 0: a short exact key; ~i: a hashed one).
+    auto probe = [&](uint64_t key, Idx pos, auto&& same) -> Idx {
+        const size_t mask = cap - 1;
+        for (size_t h = slot_of(key);; h = (h + 1) & mask) {
+            Slot& s = tab[h];
+            if (s.id1 == 0) {
+                s.key = key; s.pos = pos; s.id1 = D + 1;
+                ++used;
+                return D++;
+            }
+            if (s.key == key && same(s)) return s.id1 - 1;
+        }
+    };
     Idx last_id = -1, last_pos = -1;
     constexpr Idx kAhead = 40;
     for (Idx k = 0; k < m; ++k) {
@@ -501,43 +515,13 @@ bool name_by_hashing(const uint8_t* T, Idx* SA, Idx n, Idx m, const TypeBits& t,
             break;
         }
         const Idx a = s1[k + 1] - i + 1;
-        Idx id;
-        if (a <= 7) {
-            const uint64_t key = short_key(i, a);
-            size_t h = slot_of(key);
-            const size_t mask = cap - 1;
-            for (;;) {
-                Slot& s = tab[h];
-                if (s.id1 == 0) {
-                    s.key = key; s.pos = i; s.id1 = D + 1;
-                    id = D++; ++used;
-                    break;
-                }
-                if (s.key == key && s.pos >= 0) { id = s.id1 - 1; break; }
-                h = (h + 1) & mask;
-            }
-        } else {
-            const uint64_t key = long_hash(i, a);
-            size_t h = slot_of(key);
-            const size_t mask = cap - 1;
-            for (;;) {
-                Slot& s = tab[h];
-                if (s.id1 == 0) {
-                    s.key = key; s.pos = ~i; s.id1 = D + 1;
-                    id = D++; ++used;
-                    break;
-                }
-                if (s.key == key && s.pos < 0) {
-                    const Idx q = ~s.pos;
-                    if (q + a <= n && t.s(static_cast<size_t>(q + a - 1)) &&
-                        std::memcmp(T + i, T + q, static_cast<size_t>(a)) == 0) {
-                        id = s.id1 - 1;
-                        break;
-                    }
-                }
-                h = (h + 1) & mask;
-            }
-        }
+        const Idx id = a <= 7 ? probe(short_key(i, a), i, [](const Slot& s) { return s.pos >= 0; })
+                              : probe(long_hash(i, a), ~i, [&](const Slot& s) {
+                                    if (s.pos >= 0) return false;
+                                    const Idx q = ~s.pos;
+                                    return q + a <= n && t.s(static_cast<size_t>(q + a - 1)) &&
+                                           std::memcmp(T + i, T + q, static_cast<size_t>(a)) == 0;
+                                });
         s1[k] = id;
         // Mostly distinct substrings (e.g. random bytes): the table would
         // thrash and end up too big; induction does better. (100 MB of
