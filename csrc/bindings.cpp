@@ -542,9 +542,15 @@ PYBIND11_MODULE(_core, m) {
                 py::capsule owner(sa, [](void* p) { delete static_cast<build_detail::HugeBuffer<Idx>*>(p); });
                 {
                     py::gil_scoped_release release;
-                    build_detail::HugeBuffer<uint8_t> text(n * static_cast<uint64_t>(width));
-                    std::memcpy(text.data(), info.ptr, n * static_cast<uint64_t>(width));
-                    build_detail::with_sa_text(text.data(), n, width, [&](const auto* T, uint64_t K) {
+                    // (u32 tokens: with_sa_text sorts a renamed copy in huge pages of its own)
+                    build_detail::HugeBuffer<uint8_t> text;
+                    const auto* src = static_cast<const uint8_t*>(info.ptr);
+                    if (width != 4) {
+                        text = build_detail::HugeBuffer<uint8_t>(n * static_cast<uint64_t>(width));
+                        std::memcpy(text.data(), src, n * static_cast<uint64_t>(width));
+                        src = text.data();
+                    }
+                    build_detail::with_sa_text(src, n, width, [&](const auto* T, uint64_t K) {
                         using Char = std::remove_const_t<std::remove_pointer_t<decltype(T)>>;
                         suffix_array<Char, Idx>(T, static_cast<Idx>(n), static_cast<Idx>(K), sa->data());
                     });

@@ -354,11 +354,7 @@ inline int rank_in_block(int k, uint64_t off, int x, int* bit) {
 /// rank_in_block of g independent blocks (classes k, offsets off, positions
 /// x): straight-line decodings whose latencies overlap. O(g).
 inline void rank_in_block_multi(const int* k, const uint64_t* off, const int* x, size_t g, uint64_t* rank, int* bit) {
-    for (size_t a = 0; a < g; ++a) {
-        const uint32_t w = decode(k[a], off[a]);
-        bit[a] = static_cast<int>((w >> x[a]) & 1);
-        rank[a] = static_cast<uint64_t>(popcount32(w & ((uint32_t(1) << x[a]) - 1)));
-    }
+    for (size_t a = 0; a < g; ++a) rank[a] = static_cast<uint64_t>(rank_in_block(k[a], off[a], x[a], &bit[a]));
 }
 
 inline uint64_t read_bits(const uint64_t* w, uint64_t pos, int len) {
