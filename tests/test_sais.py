@@ -263,3 +263,5 @@ def test_in_memory_suffix_array(width):
         _core.suffix_array(np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="contiguous"):
         _core.suffix_array(np.zeros(8, DTYPES[width])[::2])
+    with pytest.raises(ValueError, match="1-D"):
+        _core.suffix_array(np.zeros((2, 3), DTYPES[width]))
