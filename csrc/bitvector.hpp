@@ -153,6 +153,11 @@ private:
 // ---------------------------------------------------------------- plain
 
 /// Plain bit vector with rank (u64 per 512 bits) and binary-search select.
+/// The default `early` callback of rank_pair_multi: nothing.
+struct NoEarly {
+    void operator()(size_t, uint64_t, uint64_t, uint64_t, uint64_t) const {}
+};
+
 class BitVector {
 public:
     BitVector() = default;
@@ -192,10 +197,14 @@ public:
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
     /// rank_pair of g pairs on their own vectors (same interface as RRRVector).
+    /// `early(a, ri, ri, rj, rj)` is called with the exact ranks (RRRVector
+    /// calls it early, with bounds).
+    template <class Early = NoEarly>
     static void rank_pair_multi(const BitVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
-                                uint64_t* ri, uint64_t* rj) {
+                                uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
         for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
         for (size_t a = 0; a < g; ++a) v[a]->rank_pair(i[a], j[a], &ri[a], &rj[a]);
+        for (size_t a = 0; a < g; ++a) early(a, ri[a], ri[a], rj[a], rj[a]);
     }
 
     /// rank1(i) and bit i together (same interface as RRRVector).
@@ -610,10 +619,21 @@ public:
     /// Staged across the pairs (directory, class codes, offsets), each stage
     /// prefetching what the next reads, so the g chains of misses overlap.
     /// O(g * kSB / 2) time.
+    /// `early(a, lo_i, hi_i, lo_j, hi_j)` is called as soon as the directory
+    /// is read, with bounds lo <= rank1 <= hi of both ranks (hi - lo <= one
+    /// superblock): a caller descending a wavelet tree prefetches the next
+    /// level's directory there, so that its miss overlaps this level's
+    /// class-code and offset misses.
+    template <class Early = NoEarly>
     static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
-                                uint64_t* ri, uint64_t* rj) {
+                                uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
         for (size_t a = 0; a < g; ++a) { v[a]->prefetch_dir(i[a]); v[a]->prefetch_dir(j[a]); }
-        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_cls(i[a]); v[a]->prefetch_cls(j[a]); }
+        for (size_t a = 0; a < g; ++a) {
+            uint64_t li, hi, lj, hj;
+            v[a]->prefetch_cls(i[a], &li, &hi);
+            v[a]->prefetch_cls(j[a], &lj, &hj);
+            early(a, li, hi, lj, hj);
+        }
         Block bi[kMaxBatch], bj[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {
             v[a]->blocks_pair(i[a], j[a], &bi[a], &bj[a]);
@@ -794,14 +814,20 @@ private:
         __builtin_prefetch(dir_.data() + 3 * sb + 3);
         __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
     }
-    /// Prefetches the class codes that block() reads first for bit i (the directory should be cached).
-    void prefetch_cls(uint64_t i) const {
+    /// Prefetches the class codes that block() reads first for bit i (the
+    /// directory should be cached); *lo, *hi: bounds of rank1(i), the ones
+    /// before its superblock and before the next.
+    void prefetch_cls(uint64_t i, uint64_t* lo, uint64_t* hi) const {
         using namespace rrr_detail;
         const uint64_t x = std::min(i, n_), sb = x / kSBBits;
         const int j = static_cast<int>((x % kSBBits) / kB);
         const bool back = j >= kHalf && full(sb);
-        const uint64_t cp = cursor(back ? sb + 1 : sb).cpos - (back ? 1 : 0);
+        const Cursor c0 = cursor(sb);
+        const uint64_t r1 = full(sb) ? cursor(sb + 1).r : ones_;  // a full superblock has a successor entry
+        const uint64_t cp = back ? cursor(sb + 1).cpos - 1 : c0.cpos;
         __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
+        *lo = i >= n_ ? ones_ : c0.r;
+        *hi = i >= n_ ? ones_ : r1;
     }
     /// The block holding bit i (i < n); for i >= n a block that finish() ignores.
     Block block_of(uint64_t i) const {

@@ -282,7 +282,26 @@ public:
                 pi[q] = t.start_[v[a]] + i[a];
                 pj[q] = t.start_[v[a]] + j[a];
             }
-            BV::rank_pair_multi(bv, pi, pj, na, ri, rj);
+            // Once this level's directory is read, the child's positions are
+            // known to within a superblock: prefetch the child's directory
+            // there (both ends of each range), overlapping the misses.
+            BV::rank_pair_multi(bv, pi, pj, na, ri, rj,
+                                [&](size_t q, uint64_t lo_i, uint64_t hi_i, uint64_t lo_j, uint64_t hi_j) {
+                const size_t a = act[q];
+                const HuffmanWaveletTree& t = *w[a];
+                if (d[a] == 0) return;
+                const int b = (t.code_[c[a]] >> d[a]) & 1;
+                const int32_t nx = t.child_[2 * v[a] + b];
+                if (nx < 0) return;
+                const uint64_t r0 = t.rstart_[v[a]], s = t.start_[nx];
+                auto ends = [&](uint64_t x, uint64_t lo, uint64_t hi) {  // ones before x in the node: [lo, hi] - r0, <= x
+                    const uint64_t a1 = lo > r0 ? std::min(lo - r0, x) : 0, a2 = hi > r0 ? std::min(hi - r0, x) : 0;
+                    t.bv_.prefetch(s + (b ? a1 : x - a2));
+                    t.bv_.prefetch(s + (b ? a2 : x - a1));
+                };
+                ends(i[a], lo_i, hi_i);
+                if (j[a] != i[a]) ends(j[a], lo_j, hi_j);
+            });
             size_t nn = 0;
             for (size_t q = 0; q < na; ++q) {
                 const size_t a = act[q];
