@@ -23,7 +23,7 @@ same corpus, same patterns, same documents, one script.
   cut at random positions (no separator); ours through Python (``FMEngine.count``,
   ~1 µs of call overhead included), SDSL in C++; one warm-up pass each.
 * locate: all occurrences of the 10-byte patterns, µs per occurrence.
-* extraction: ``--docs`` random whole documents, one pass, MB/s (ours:
+* extraction: ``--docs`` random whole documents, best of 3 passes, MB/s (ours:
   ``FMEngine.tokens`` on one thread, then with the default of all cores, its
   LF walks split over threads; SDSL: ``extract``, single-threaded).
 * ``--fm-index DIR``: also the count latency on an existing FM index of the
@@ -246,12 +246,15 @@ def main() -> None:
     ours["locate_us_per_occ"] = (time.perf_counter() - t) / max(occ, 1) * 1e6
     ours["locate_occ"] = occ
     def extract_mb_s(n_threads: int) -> float:
-        """MB/s decoding the ``--docs`` documents once (n_threads 0: all cores)."""
-        nbytes = 0
-        t = time.perf_counter()
-        for a, b in spans:
-            nbytes += len(eng.tokens(0, int(a), int(b), n_threads))
-        return nbytes / (time.perf_counter() - t) / 1e6
+        """MB/s decoding the ``--docs`` documents, best of 3 passes (n_threads 0: all cores)."""
+        best = float("inf")
+        for _ in range(3):
+            nbytes = 0
+            t = time.perf_counter()
+            for a, b in spans:
+                nbytes += len(eng.tokens(0, int(a), int(b), n_threads))
+            best = min(best, time.perf_counter() - t)
+        return nbytes / best / 1e6
 
     ours["extract_mb_s_1t"] = extract_mb_s(1)  # SDSL's extract is single-threaded
     ours["extract_mb_s"] = extract_mb_s(0)  # the default: the walks split over all cores

@@ -11,6 +11,7 @@
 //       latency (µs, mean), locate µs per occurrence, extraction MB/s.
 #include <sdsl/suffix_arrays.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -78,15 +79,20 @@ int main(int argc, char** argv) {
             uint64_t x;
             while (sf.read(reinterpret_cast<char*>(&x), 8)) spans.push_back(x);
             uint64_t bytes = 0;
-            auto t = Clock::now();
-            for (size_t i = 0; i + 1 < spans.size(); i += 2) {
-                if (spans[i + 1] <= spans[i]) continue;
-                auto s = extract(csa, spans[i], spans[i + 1] - 1);  // inclusive end
-                bytes += s.size();
-                sink += s.empty() ? 0 : (unsigned char)s[0];
+            double best = 1e300;
+            for (int pass = 0; pass < 3; ++pass) {  // the best of 3 passes (as bench_fm.py times ours)
+                bytes = 0;
+                auto t = Clock::now();
+                for (size_t i = 0; i + 1 < spans.size(); i += 2) {
+                    if (spans[i + 1] <= spans[i]) continue;
+                    auto s = extract(csa, spans[i], spans[i + 1] - 1);  // inclusive end
+                    bytes += s.size();
+                    sink += s.empty() ? 0 : (unsigned char)s[0];
+                }
+                best = std::min(best, secs(t));
             }
-            double s = secs(t);
-            std::printf(", \"extract_mb_s\": %.4f, \"extract_bytes\": %llu", bytes / s / 1e6, (unsigned long long)bytes);
+            std::printf(", \"extract_mb_s\": %.4f, \"extract_bytes\": %llu", bytes / best / 1e6,
+                        (unsigned long long)bytes);
         }
         std::printf(", \"sink\": %llu}\n", (unsigned long long)sink);
         return 0;
