@@ -23,11 +23,24 @@
 // classified 64 positions at a time (SSE2 compares, a parallel prefix for
 // runs of equal symbols). Stage 3 moves the sorted LMS suffixes to their
 // buckets as blocks (they come grouped by first symbol): no text reads.
-// Construction is single-threaded. A helper thread that precomputed the
-// scans' text reads a few blocks ahead (never blocking the scan, at idle
-// priority) was measured here and gained nothing: it could not run ahead of a
-// scan that prefetches. The build pipeline uses the second core instead
-// (shards built concurrently, checksums overlapped with construction).
+// Construction is single-threaded; two attempts at a second thread were
+// measured on the 2-core development VM (100 MB of English bytes) and not
+// kept. (1) A helper that precomputed the scans' text reads a few blocks
+// ahead gained nothing: it could not run ahead of a scan that prefetches.
+// (2) A two-thread induced sort (git branch `psais`, 493f2c1: the helper, at
+// idle priority, works ahead of each scan in 2048-entry chunks, does its
+// text reads and bucket stores, and the main thread takes over any chunk
+// not ready within 3 us, so it never waits on a descheduled helper; exact
+// for every timing under TSan and differential tests) ran at the speed of
+// one thread: quiet medians 22.5 vs 22.4 and 19.6 vs 20.3 MB/s (1 vs 2
+// threads, 10 alternating pairs each; the final inductions 2-11% faster),
+// and equal with the other core busy. The scans store into SA just ahead of
+// where they read, so a split scan turns own-L2 hits into cross-core line
+// transfers (a thread that merely read SA lines ahead of a scan doubled its
+// cost per entry here); the helper's share alone cost ~9-10 ns per entry
+// against 5.9 ns for a whole sequential step. The build pipeline uses the
+// second core instead (shards built concurrently, checksums overlapped with
+// construction).
 #pragma once
 
 #include <algorithm>
