@@ -26,9 +26,10 @@
 //   extract     one LF walk per isa_sample tokens, each from the row of the
 //               first sampled position at or after its end (the ISA sample
 //               names that SA sample; past the last one, row 0 = position n);
-//               32 walks advance in lock step (batched wavelet-tree descents
-//               whose rank stages overlap their cache misses), and long
-//               ranges split their walks over threads
+//               32 walks in flight, one wavelet level each per round
+//               (a batched rank whose stages overlap their cache misses; a
+//               walk whose LF step ends starts its next one in the same
+//               slot), and long ranges split their walks over threads
 //
 // Files (docs/FORMAT.md, "FM-index backend"): fm.bin (header, alphabet, C,
 // wavelet tree of the BWT), fm_sa.bin (SA samples), fm_isa.bin (ISA samples);
@@ -398,43 +399,51 @@ private:
         }
     }
 
-    static constexpr size_t kGroup = 32;  // chains in lock step (<= RRRVector::kMaxBatch): more independent work per batched rank
+    static constexpr size_t kGroup = 32;  // walks in flight (<= RRRVector::kMaxBatch): independent work per batched rank
     struct Chain { uint64_t row, pos, stop, at; };  // at: the position of row (phase 0)
-    /// LF of g rows at once (none the primary): codes of BWT[row] and the rows of pos - 1.
-    void lf_batch(const uint64_t* rows, size_t g, uint64_t* code, uint64_t* next) const {
-        uint64_t idx[kGroup];
-        for (size_t a = 0; a < g; ++a) idx[a] = rows[a] - (rows[a] > primary_);
-        wt_.access_rank_batch(idx, g, code, next);
-        for (size_t a = 0; a < g; ++a) next[a] += C_[code[a]];
-    }
-    /// Walks chains [c, c + nc), kGroup at a time in lock step (batched LF):
-    /// first from their samples to the piece ends, then down the pieces.
+    /// Walks chains [c, c + nc): each from the sample at or after its piece's
+    /// end (phase 0, `at` down to `pos`), then down the piece (`pos` down to
+    /// `stop`, writing tokens). kGroup walks are in flight in slots; each round
+    /// is one wavelet level for all of them (one batched rank), and a slot
+    /// whose LF step reached its leaf starts the next step, or the next chain,
+    /// at once, so every round is full whatever the symbols' code lengths
+    /// (lock step per LF step left the deep levels' rounds nearly empty).
     void walk(Chain* c, size_t nc, uint64_t start, Tok* out) const {
-        uint64_t rows[kGroup], code[kGroup], next[kGroup];
-        size_t act[kGroup];
-        for (size_t g0 = 0; g0 < nc; g0 += kGroup) {
-            const size_t g1 = std::min(nc, g0 + kGroup);
-            for (size_t i = g0; i < g1; ++i) {  // starting rows: samples at or after the piece ends
-                auto rp = start_row(c[i].pos);
-                c[i].row = rp.first;
-                c[i].at = rp.second;
+        size_t chain[kGroup];
+        int32_t v[kGroup];
+        uint64_t i[kGroup];
+        int64_t sym[kGroup];
+        size_t ns = 0, next = 0;
+        auto busy = [](const Chain& ch) { return ch.at > ch.stop; };  // at >= pos >= stop
+        auto begin_step = [&](size_t s) {  // the LF step of the slot's chain from its row
+            const uint64_t row = c[chain[s]].row;
+            v[s] = 0;
+            i[s] = row - (row > primary_);
+        };
+        auto admit = [&](size_t s) {  // the next chain with work into slot s; false: none left
+            while (next < nc) {
+                Chain& ch = c[next];
+                const auto rp = start_row(ch.pos);
+                ch.row = rp.first;
+                ch.at = rp.second;
+                if (busy(ch)) { chain[s] = next++; begin_step(s); return true; }
+                ++next;
             }
-            for (int phase = 0; phase < 2; ++phase) {
-                for (;;) {
-                    size_t na = 0;
-                    for (size_t i = g0; i < g1; ++i) {
-                        const bool go = phase == 0 ? c[i].at > c[i].pos : c[i].pos > c[i].stop;
-                        if (go) { act[na] = i; rows[na++] = c[i].row; }
-                    }
-                    if (!na) break;
-                    lf_batch(rows, na, code, next);
-                    for (size_t q = 0; q < na; ++q) {
-                        Chain& ch = c[act[q]];
-                        ch.row = next[q];
-                        if (phase == 0) --ch.at;
-                        else out[--ch.pos - start] = token_of(code[q]);
-                    }
-                }
+            return false;
+        };
+        while (ns < kGroup && admit(ns)) ++ns;
+        while (ns > 0) {
+            wt_.step_batch(v, i, ns, sym);
+            for (size_t s = ns; s-- > 0;) {  // downwards: a finished slot takes the last one's walk
+                if (sym[s] < 0) continue;
+                Chain& ch = c[chain[s]];
+                ch.row = C_[sym[s]] + i[s];
+                if (ch.at == ch.pos) out[--ch.pos - start] = token_of(static_cast<uint64_t>(sym[s]));
+                --ch.at;  // the row's position (>= pos; == pos once down the piece)
+                if (busy(ch)) { begin_step(s); continue; }
+                if (admit(s)) continue;
+                --ns;
+                chain[s] = chain[ns]; v[s] = v[ns]; i[s] = i[ns];
             }
         }
     }

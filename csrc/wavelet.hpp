@@ -10,8 +10,8 @@
 //   rank(c, i)            occurrences of c in [0, i)
 //   rank2(c, i, j)        rank(c, i) and rank(c, j) in one descent
 //   access(i) / access_rank(i) -> (s[i], rank(s[i], i))    one descent
-//   access_rank_batch(idx, g, ...)  g descents level by level, each level one
-//                         batched rank (BV::rank_access_batch)
+//   step_batch(v, i, g, sym)  one level of g independent descents, each at
+//                         its own node: one batched rank (BV::rank_access_batch)
 //   select(c, k)          position of the k-th (0-based) c
 //   distinct(i, j, f)     f(c, rank(c, i), rank(c, j)) for every c in s[i, j),
 //                         ascending tree order (not symbol order)
@@ -333,35 +333,33 @@ public:
         }
     }
     uint64_t access(uint64_t i) const { return access_rank(i).first; }
-    /// access_rank of g positions together (g <= BV::kMaxBatch): the walks descend
-    /// level by level, each level one batched rank of the bit vector.
-    void access_rank_batch(const uint64_t* idx, size_t g, uint64_t* sym, uint64_t* rnk) const {
-        if (child_.size() == 0) {
-            for (size_t a = 0; a < g; ++a) { sym[a] = static_cast<uint64_t>(single_); rnk[a] = idx[a]; }
+    /// One level of g independent descents (g <= BV::kMaxBatch), each at its
+    /// own node: walk a stands at node v[a], position i[a] in it; one batched
+    /// rank (BV::rank_access_batch) moves every walk to the child holding its
+    /// symbol. On return sym[a] >= 0 when that child is a leaf: the symbol,
+    /// with i[a] = rank(sym, start position of the descent); else sym[a] = -1
+    /// and (v[a], i[a]) is the child and the position in it. A descent starts
+    /// at v = 0 (the root), i = its position. Callers keep g walks in flight,
+    /// starting a new descent in a slot as soon as one ends, so every batch
+    /// is full whatever the code lengths (access_rank's symbol: ~H0 levels).
+    void step_batch(int32_t* v, uint64_t* i, size_t g, int64_t* sym) const {
+        if (child_.size() == 0) {  // one symbol: every position is a leaf at once
+            for (size_t a = 0; a < g; ++a) sym[a] = single_;
             return;
         }
         constexpr size_t M = BV::kMaxBatch;
-        int32_t v[M];
-        uint64_t i[M], p[M], r1[M];
+        uint64_t p[M], r1[M];
         int b[M];
-        size_t act[M], na = g;
-        for (size_t a = 0; a < g; ++a) { v[a] = 0; i[a] = idx[a]; act[a] = a; }
-        while (na) {
-            for (size_t q = 0; q < na; ++q) p[q] = start_[v[act[q]]] + i[act[q]];
-            bv_.rank_access_batch(p, na, r1, b);
-            size_t nn = 0;
-            for (size_t q = 0; q < na; ++q) {
-                const size_t a = act[q];
-                const uint64_t r = r1[q] - rstart_[v[a]];
-                i[a] = b[q] ? r : i[a] - r;
-                const int32_t nx = child_[2 * v[a] + b[q]];
-                if (nx < 0) { sym[a] = static_cast<uint64_t>(-static_cast<int64_t>(nx) - 1); rnk[a] = i[a]; }
-                else { v[a] = nx; act[nn++] = a; }
-            }
-            na = nn;
+        for (size_t a = 0; a < g; ++a) p[a] = start_[v[a]] + i[a];
+        bv_.rank_access_batch(p, g, r1, b);
+        for (size_t a = 0; a < g; ++a) {
+            const uint64_t r = r1[a] - rstart_[v[a]];
+            i[a] = b[a] ? r : i[a] - r;
+            const int32_t nx = child_[2 * v[a] + b[a]];
+            sym[a] = nx < 0 ? -static_cast<int64_t>(nx) - 1 : -1;
+            v[a] = nx < 0 ? 0 : nx;
         }
     }
-
 
     /// Position of the k-th (0-based) occurrence of c; k < rank(c, size()).
     uint64_t select(uint64_t c, uint64_t k) const {

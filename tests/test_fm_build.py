@@ -75,6 +75,32 @@ def test_same_bytes_as_the_sa_file_path(tmp_path: Path, name: str) -> None:
             assert filecmp.cmp(x, y, shallow=False), (name, ss, isa, os.path.basename(y))
 
 
+@pytest.mark.parametrize("name", list(_texts()))
+def test_extraction_decodes_the_text(tmp_path: Path, name: str) -> None:
+    """FMEngine.tokens (LF walks in slots, one wavelet level per round) gives back
+    the text: whole, random ranges, ranges around the ISA samples, on one and two
+    threads, for every tree shape above (one symbol: a tree without nodes)."""
+    arr, width = _texts()[name]
+    tp = str(tmp_path / "tokens.bin")
+    arr.tofile(tp)
+    n = len(arr)
+    doc = tmp_path / "docs.bin"
+    np.array([0, n], dtype=np.uint64).tofile(doc)
+    rng = np.random.default_rng(len(name))
+    for ss, isa in ((64, 64), (3, 7), (1, 1)):
+        files = _one_step(tp, width, tmp_path, ss, isa)
+        eng = _core.FMEngine(width, [(files[0], files[1], files[2], str(doc))])
+        ranges = [(0, n), (max(0, n - 1), n), (0, min(n, 1))]
+        ranges += [(min(n, max(0, k * isa - 1)), min(n, k * isa + 2)) for k in range(1, 4)]
+        for _ in range(20):
+            a = int(rng.integers(0, n))
+            ranges.append((a, min(n, a + int(rng.integers(0, 3000)))))
+        for a, b in ranges:
+            for th in (1, 2):
+                got = np.asarray(eng.tokens(0, a, b, th))
+                assert np.array_equal(got, arr[a:b]), (name, ss, isa, a, b, th)
+
+
 def test_engine_on_one_step_files(tmp_path: Path) -> None:
     """Counts through FMEngine on fm_build_shard's files match a naive count."""
     text = b"\xffabracadabra\xffcadabra abra\xffbra"
