@@ -19,7 +19,10 @@ Measures, each in its own child process (so peak RSS is that step's alone):
    array in memory, returning a numpy array: the same call shape as
    pydivsufsort's), ``infinigram._core.build_suffix_array`` (file to packed
    file, with its read and fsync'ed write), alone and while another process
-   keeps the other core busy; and ``pydivsufsort.divsufsort``
+   keeps the other core busy; the same text in two shards (split at a
+   document start) whose suffix arrays are built on 1 or 2 workers, idle and
+   with the other core busy (how ``infinigram build`` uses two cores); and
+   ``pydivsufsort.divsufsort``
    (libdivsufsort, single-threaded) on the same array.  Time covers the
    construction call only (not the interpreter start or reading the array).
 3. **infini-gram's pipeline**: ``python -m infini_gram.indexing --data_dir D
@@ -73,6 +76,32 @@ t0 = time.perf_counter()
 w = _core.build_suffix_array(sys.argv[1], sys.argv[2], 1)
 dt = time.perf_counter() - t0
 print("RESULT " + json.dumps({"inner_s": dt, "ptr_width": w}))
+"""
+
+# the pipeline's way of using two cores: the text in two shards (split at a
+# document start, as `infinigram build` splits), their suffix arrays built
+# file to file on a pool of `workers` threads (the C++ call releases the GIL)
+OURS_SA_SHARDS = r"""
+import json, sys, time
+from concurrent.futures import ThreadPoolExecutor
+import numpy as np
+from infinigram import _core
+src, work, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
+t = np.fromfile(src, dtype=np.uint8)
+n = len(t)
+seps = np.flatnonzero(t == 255)
+cut = int(seps[np.searchsorted(seps, len(t) // 2)])
+parts = []
+for k, (a, b) in enumerate(((0, cut), (cut, len(t)))):
+    tp = f"{work}/shard_tokens_{k}.bin"
+    t[a:b].tofile(tp)
+    parts.append((tp, f"{work}/shard_sa_{k}.bin"))
+del t
+t0 = time.perf_counter()
+with ThreadPoolExecutor(max_workers=workers) as pool:
+    ws = list(pool.map(lambda p: _core.build_suffix_array(p[0], p[1], 1), parts))
+dt = time.perf_counter() - t0
+print("RESULT " + json.dumps({"inner_s": dt, "shard_positions": [cut, n - cut], "ptr_widths": ws}))
 """
 
 # an in-memory construction call timed the same way for ours and the peer
@@ -213,7 +242,14 @@ def main() -> None:
             r = measure(label, [sys.executable, "-c", OURS_SA, str(tokens), str(sa_out)],
                         logdir, args.repeats, busy=busy)
             res[label] = r
+        for label, busy, workers in (("ours_sa_2sh_1w", False, 1), ("ours_sa_2sh_2w", False, 2),
+                                     ("ours_sa_2sh_2w_busy", True, 2)):
+            res[label] = measure(label, [sys.executable, "-c", OURS_SA_SHARDS, str(tokens), str(work), str(workers)],
+                                 logdir, args.repeats, busy=busy)
         sa_out.unlink(missing_ok=True)
+        for k in (0, 1):
+            (work / f"shard_tokens_{k}.bin").unlink(missing_ok=True)
+            (work / f"shard_sa_{k}.bin").unlink(missing_ok=True)
     if "divsufsort" not in skip:
         res["divsufsort"] = measure("divsufsort", [sys.executable, "-c", DIVSUFSORT, str(tokens)],
                                     logdir, args.repeats)
@@ -283,6 +319,9 @@ def report(res: dict, n_positions: int) -> None:
     for key, label in (("ours_sa_mem", "ours: _core.suffix_array (SA-IS in memory, 1 thread)"),
                        ("ours_sa", "ours: _core.build_suffix_array (file to file, 1 thread)"),
                        ("ours_sa_busy", "ours: ... while the other core is kept busy"),
+                       ("ours_sa_2sh_1w", "ours: 2 shards, build_suffix_array each, 1 worker"),
+                       ("ours_sa_2sh_2w", "ours: 2 shards, 2 workers (the pipeline's way)"),
+                       ("ours_sa_2sh_2w_busy", "ours: 2 shards, 2 workers, other core busy"),
                        ("divsufsort", "pydivsufsort.divsufsort (1 thread)")):
         if ok(key):
             r = res[key]
@@ -308,6 +347,10 @@ def report(res: dict, n_positions: int) -> None:
             print(f"  SA speed  {k:16s} / divsufsort = {out[k] / out['divsufsort']:.2f}x")
     if "ours_sa" in out and "ours_sa_busy" in out:
         print(f"  SA other core busy / idle              = {out['ours_sa_busy'] / out['ours_sa']:.2f}x")
+    for a, b, what in (("ours_sa_2sh_2w", "ours_sa_2sh_1w", "2 shards: 2 workers / 1 worker"),
+                       ("ours_sa_2sh_2w_busy", "ours_sa_2sh_1w", "2 shards: 2 workers busy / 1 worker idle")):
+        if a in out and b in out:
+            print(f"  SA {what:38s} = {out[a] / out[b]:.2f}x")
 
 
 if __name__ == "__main__":
