@@ -969,7 +969,7 @@ PYBIND11_MODULE(_core, m) {
                 },
                 py::arg("shard"), py::arg("start"), py::arg("end"), py::arg("n_threads") = 0,
                 "Shard tokens [start, end), decoded from the index: LF walks from the ISA samples, one per\n"
-                "isa_sample tokens, 32 walks in lock step (batched ranks), split over n_threads threads\n"
+                "isa_sample tokens, 32 walks in flight (one batched rank per wavelet level), split over n_threads threads\n"
                 "(0: all cores; 1: the calling thread only) when each gets 4 walks or more.");
         // Matching statistics on FM shards (fm_matching.hpp): overloads of the
         // suffix-array functions of the same name, same arguments and results.

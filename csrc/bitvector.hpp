@@ -152,12 +152,12 @@ private:
 
 // ---------------------------------------------------------------- plain
 
-/// Plain bit vector with rank (u64 per 512 bits) and binary-search select.
 /// The default `early` callback of rank_pair_multi: nothing.
 struct NoEarly {
     void operator()(size_t, uint64_t, uint64_t, uint64_t, uint64_t) const {}
 };
 
+/// Plain bit vector with rank (u64 per 512 bits) and binary-search select.
 class BitVector {
 public:
     BitVector() = default;
@@ -548,9 +548,12 @@ public:
         const uint64_t off = read_bits_padded(offs_.data(), b.pos, tables().len[b.k]);
         return b.r + rank_in_block(b.k, off, static_cast<int>(in - uint64_t(j) * kB), bit);
     }
+    /// Prefetches the directory entries of the superblock holding bit i
+    /// (and the next one's, which backward walks read).
     void prefetch(uint64_t i) const {
-        const uint64_t sb = i / rrr_detail::kSBBits;
+        const uint64_t sb = std::min(i, n_) / rrr_detail::kSBBits;
         __builtin_prefetch(dir_.data() + 3 * sb);
+        __builtin_prefetch(dir_.data() + 3 * sb + 3);
         __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
     }
 
@@ -569,9 +572,7 @@ public:
             sbs[a] = sb;
             js[a] = j;
             x[a] = static_cast<int>(in) - j * kB;
-            __builtin_prefetch(dir_.data() + 3 * sb);
-            __builtin_prefetch(dir_.data() + 3 * sb + 3);
-            __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
+            prefetch(i);
         }
         uint8_t order[kMaxBatch];  // positions walking forwards first, then backwards: fewer mispredicted branches
         size_t nf = 0, nb = 0;
@@ -627,7 +628,7 @@ public:
     template <class Early = NoEarly>
     static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
                                 uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
-        for (size_t a = 0; a < g; ++a) { v[a]->prefetch_dir(i[a]); v[a]->prefetch_dir(j[a]); }
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
         for (size_t a = 0; a < g; ++a) {
             uint64_t li, hi, lj, hj;
             v[a]->prefetch_cls(i[a], &li, &hi);
@@ -807,13 +808,6 @@ private:
         return Block{c.r - k, c.pos - rrr_detail::tables().len[k], k};
     }
 
-    /// Prefetches the directory entries of the superblock holding bit i (i <= n).
-    void prefetch_dir(uint64_t i) const {
-        const uint64_t sb = std::min(i, n_) / rrr_detail::kSBBits;
-        __builtin_prefetch(dir_.data() + 3 * sb);
-        __builtin_prefetch(dir_.data() + 3 * sb + 3);
-        __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
-    }
     /// Prefetches the class codes that block() reads first for bit i (the
     /// directory should be cached); *lo, *hi: bounds of rank1(i), the ones
     /// before its superblock and before the next.
@@ -823,11 +817,11 @@ private:
         const int j = static_cast<int>((x % kSBBits) / kB);
         const bool back = j >= kHalf && full(sb);
         const Cursor c0 = cursor(sb);
-        const uint64_t r1 = full(sb) ? cursor(sb + 1).r : ones_;  // a full superblock has a successor entry
-        const uint64_t cp = back ? cursor(sb + 1).cpos - 1 : c0.cpos;
+        const Cursor c1 = full(sb) ? cursor(sb + 1) : c0;  // a full superblock has a successor entry
+        const uint64_t cp = back ? c1.cpos - 1 : c0.cpos;
         __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
         *lo = i >= n_ ? ones_ : c0.r;
-        *hi = i >= n_ ? ones_ : r1;
+        *hi = i >= n_ || !full(sb) ? ones_ : c1.r;
     }
     /// The block holding bit i (i < n); for i >= n a block that finish() ignores.
     Block block_of(uint64_t i) const {
