@@ -90,7 +90,8 @@ src, work, workers = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t = np.fromfile(src, dtype=np.uint8)
 n = len(t)
 seps = np.flatnonzero(t == 255)
-cut = int(seps[np.searchsorted(seps, len(t) // 2)])
+k = np.searchsorted(seps, n // 2)
+cut = int(seps[k]) if k < len(seps) else n // 2  # a document start past the middle, else the middle
 parts = []
 for k, (a, b) in enumerate(((0, cut), (cut, len(t)))):
     tp = f"{work}/shard_tokens_{k}.bin"
