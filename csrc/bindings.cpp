@@ -800,7 +800,7 @@ PYBIND11_MODULE(_core, m) {
             "fm_build",
             [](const std::string& tokens_path, const std::string& sa_path, int ptr_width, int token_width,
                const std::string& fm_path, const std::string& fm_sa_path, const std::string& fm_isa_path,
-               uint64_t sa_sample, uint64_t isa_sample, int n_threads, py::object progress) {
+               uint64_t sa_sample, uint64_t isa_sample, int n_threads, py::object progress, int wt_block_bits) {
                 std::function<void(double)> tick = [progress](double frac) {
                     py::gil_scoped_acquire gil;
                     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -808,18 +808,20 @@ PYBIND11_MODULE(_core, m) {
                 };
                 py::gil_scoped_release release;
                 build_fm_files(tokens_path, sa_path, ptr_width, token_width, FMBuildFiles{fm_path, fm_sa_path, fm_isa_path},
-                               sa_sample, isa_sample, n_threads, tick);
+                               sa_sample, isa_sample, wt_block_bits, n_threads, tick);
             },
             py::arg("tokens_path"), py::arg("sa_path"), py::arg("ptr_width"), py::arg("token_width"),
             py::arg("fm_path"), py::arg("fm_sa_path"), py::arg("fm_isa_path"), py::arg("sa_sample") = 32,
             py::arg("isa_sample") = 64, py::arg("n_threads") = 0, py::arg("progress") = py::none(),
+            py::arg("wt_block_bits") = 0,
             "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file and suffix\n"
-            "array. GIL released; n_threads (0 = all cores) for the BWT pass and the wavelet tree.");
+            "array. GIL released; n_threads (0 = all cores) for the BWT pass and the wavelet tree;\n"
+            "wt_block_bits as for fm_build_shard.");
         m.def(
             "fm_build_shard",
             [](const std::string& tokens_path, int token_width, const std::string& fm_path,
                const std::string& fm_sa_path, const std::string& fm_isa_path, uint64_t sa_sample,
-               uint64_t isa_sample, int n_threads, py::object progress) {
+               uint64_t isa_sample, int n_threads, py::object progress, int wt_block_bits) {
                 std::function<void(double)> tick = [progress](double frac) {
                     py::gil_scoped_acquire gil;
                     if (PyErr_CheckSignals() != 0) throw py::error_already_set();
@@ -827,18 +829,19 @@ PYBIND11_MODULE(_core, m) {
                 };
                 py::gil_scoped_release release;
                 return build_fm_shard(tokens_path, token_width, FMBuildFiles{fm_path, fm_sa_path, fm_isa_path},
-                                      sa_sample, isa_sample, n_threads, tick);
+                                      sa_sample, isa_sample, wt_block_bits, n_threads, tick);
             },
             py::arg("tokens_path"), py::arg("token_width"), py::arg("fm_path"), py::arg("fm_sa_path"),
             py::arg("fm_isa_path"), py::arg("sa_sample") = 32, py::arg("isa_sample") = 64, py::arg("n_threads") = 0,
-            py::arg("progress") = py::none(),
+            py::arg("progress") = py::none(), py::arg("wt_block_bits") = 0,
             "Writes a shard's FM-index files (fm.bin, fm_sa.bin, fm_isa.bin) from its token file alone:\n"
             "SA-IS in memory (no sa.bin), the BWT written over the suffix array, the rest of it and the\n"
             "token mapping released before the wavelet tree. Same bytes as fm_build on the SA file.\n"
             "GIL released; one thread for the suffix sort and the BWT pass, n_threads (0 = all cores)\n"
             "for the wavelet tree. progress(fraction) as for build_suffix_array (Ctrl-C interrupts).\n"
             "Returns the pointer width (bytes) the shard's positions need. Time O(n); peak memory\n"
-            "tokens + ~4.2 bytes per position below 2^31 positions.");
+            "tokens + ~4.2 bytes per position below 2^31 positions. wt_block_bits: one Huffman-shaped\n"
+            "wavelet tree per 2^wt_block_bits BWT symbols (0: by alphabet size, 2^17 for bytes).");
         // test hooks (tests/test_bitvector.py, tests/test_wavelet.py): answers of the
         // succinct structures for given queries, checked in Python against naive ones
         m.def(
@@ -892,13 +895,14 @@ PYBIND11_MODULE(_core, m) {
         m.def(
             "_fm_wavelet_check",
             [](py::array_t<uint32_t, py::array::c_style | py::array::forcecast> seq, uint64_t sigma, const std::string& kind,
+               int block_bits,
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> rank_q,    // [k, 2]: (c, i)
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> select_q,  // [k, 2]: (c, k)
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> range_q) { // [k, 2]: (i, j)
                 const uint64_t n = static_cast<uint64_t>(seq.size());
                 auto go = [&](auto tag) {
                     using WT = HuffmanWaveletTree<decltype(tag)>;
-                    WT w0(seq.data(), n, sigma, 2);
+                    WT w0(seq.data(), n, sigma, 2, block_bits);
                     Blob b;
                     w0.save(b);
                     BlobReader r(b.bytes().data(), b.bytes().size(), "test");
@@ -932,8 +936,10 @@ PYBIND11_MODULE(_core, m) {
                 if (kind == "rrr") return go(RRRVector());
                 throw std::invalid_argument("kind must be 'plain' or 'rrr'");
             },
-            py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("rank_q"), py::arg("select_q"), py::arg("range_q"),
-            "Wavelet-tree answers for test queries: (access, access_rank, rank, rank2 packed, select, distinct).");
+            py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("block_bits"), py::arg("rank_q"), py::arg("select_q"),
+            py::arg("range_q"),
+            "Wavelet-tree answers for test queries (blocks of 2^block_bits symbols, 0: one):\n"
+            "(access, access_rank, rank, rank2 packed, select, distinct).");
         py::class_<PyFMEngine> fc(m, "FMEngine",
                                   "The Engine API over FM-index shards (text and suffix array not stored).");
         fc.def(py::init([](int token_width,

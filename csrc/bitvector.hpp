@@ -19,6 +19,8 @@
 //                 its offset. Batched ranks (rank_access_batch: one vector;
 //                 rank_pair_multi: pairs on several vectors) stage the cache
 //                 misses of all their positions.
+//   PackedInts    fixed-width unsigned integers, w bits each (random access:
+//                 one or two words).
 //   EliasFano     a sorted set of m integers in [0, u): 2 + log2(u/m) bits per
 //                 element; rank1 (how many < x), contains(x, &rank), select.
 //
@@ -989,6 +991,54 @@ private:
     std::vector<uint32_t> dec_, decb_;      // per context, 2^kMaxCode entries: one class, in the layout of multif_
     std::vector<uint32_t> multif_, multib_; // per context, 2^kMaxCode entries: all classes whose codes fit
 };
+
+// ---------------------------------------------------------------- packed
+
+/// Fixed-width packed unsigned integers.
+class PackedInts {
+public:
+    PackedInts() = default;
+    PackedInts(const std::vector<uint64_t>& v, int width) : n_(v.size()), w_(width) {
+        std::vector<uint64_t> words((n_ * w_ + 63) / 64 + 1, 0);
+        for (uint64_t i = 0; i < n_; ++i) {
+            const uint64_t p = i * w_, x = v[i];
+            if (w_ < 64 && (x >> w_)) throw std::invalid_argument("PackedInts: value too wide");
+            words[p >> 6] |= x << (p & 63);
+            if ((p & 63) + w_ > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
+        }
+        words_ = Array<uint64_t>(std::move(words));
+    }
+    uint64_t operator[](uint64_t i) const {  // the spare word past the end makes narrow reads branch-free
+        return w_ < 64 ? rrr_detail::read_bits_padded(words_.data(), i * w_, w_) : rrr_detail::read_bits(words_.data(), i * w_, w_);
+    }
+    int width() const { return w_; }
+    uint64_t size() const { return n_; }
+    size_t bytes() const { return words_.size() * 8 + 16; }
+    void save(Blob& b) const {
+        b.put_u64(n_);
+        b.put_u64(static_cast<uint64_t>(w_));
+        words_.save(b);
+    }
+    static PackedInts load(BlobReader& r) {
+        PackedInts p;
+        p.n_ = r.get_u64();
+        p.w_ = static_cast<int>(r.get_u64());
+        p.words_ = Array<uint64_t>::load(r);
+        if (p.w_ < 0 || p.w_ > 64 || p.words_.size() != (p.n_ * p.w_ + 63) / 64 + 1) r.bad();
+        return p;
+    }
+
+private:
+    uint64_t n_ = 0;
+    int w_ = 0;
+    Array<uint64_t> words_;
+};
+
+inline int bits_for(uint64_t x) {  // bits to store values in [0, x]
+    int b = 1;
+    while (b < 64 && (x >> b)) ++b;
+    return b;
+}
 
 // ---------------------------------------------------------------- Elias–Fano
 

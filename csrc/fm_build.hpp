@@ -1,9 +1,9 @@
 // fm_build.hpp — FM-index files of a shard.
 //
-//   build_fm_shard(tokens_path, token_width, files, sa_sample, isa_sample, threads, tick) -> ptr_width
+//   build_fm_shard(tokens_path, token_width, files, sa_sample, isa_sample, wt_block_bits, threads, tick) -> ptr_width
 //       from the token file alone: SA-IS in memory, the BWT written in place
 //       into the SA buffer; no suffix-array file (the `infinigram build` path)
-//   build_fm_files(tokens_path, sa_path, ptr_width, token_width, files, sa_sample, isa_sample, threads, tick)
+//   build_fm_files(tokens_path, sa_path, ptr_width, token_width, files, sa_sample, isa_sample, wt_block_bits, threads, tick)
 //       from the token file and a suffix-array file (build_suffix_array_file)
 //
 // Both produce the same bytes. Steps:
@@ -13,8 +13,9 @@
 //     samples: for each multiple of isa_sample, the index of the SA sample at
 //     the first sampled position at or after it (inverting the sample
 //     permutation; no row stored twice);
-//  3. the Huffman-shaped wavelet tree of the BWT (RRR bit vectors), built on
-//     `threads` threads;
+//  3. the wavelet tree of the BWT (one Huffman-shaped tree per block of
+//     2^wt_block_bits BWT symbols, 0: fm_block_bits(sigma); RRR bit
+//     vectors), built on `threads` threads;
 //  4. the three files (fsync'd).
 //
 // Memory, n positions, bytes per code c (1, 2 or 4), samples ~ 16 n / sa_sample:
@@ -158,8 +159,8 @@ std::vector<uint64_t> pair_rows(const Code* bwt, uint64_t n, uint64_t primary, c
 /// counts every stored code. Ticks 0.8 .. 1.
 template <class Code>
 void write_fm(const Code* bwt, const std::function<void()>& release_bwt, uint64_t n, int token_width,
-              const std::vector<uint32_t>& alphabet, ScanResult& scan, uint64_t s, uint64_t t, int threads,
-              const FMBuildFiles& files, const Tick& tick) {
+              const std::vector<uint32_t>& alphabet, ScanResult& scan, uint64_t s, uint64_t t, int block_bits,
+              int threads, const FMBuildFiles& files, const Tick& tick) {
     const uint64_t sigma = alphabet.size();
     std::vector<uint64_t> C(sigma + 1, 0);  // the $ row + the n tokens
     C[0] = 1;
@@ -169,7 +170,7 @@ void write_fm(const Code* bwt, const std::function<void()>& release_bwt, uint64_
     Samples& all = scan.samples;
     const std::vector<uint64_t> isa = isa_samples(all.mark_vals, n, s, t);
     if (tick) tick(0.8);
-    FMWavelet wt(bwt, n, sigma, threads);
+    FMWavelet wt(bwt, n, sigma, threads, block_bits > 0 ? block_bits : fm_block_bits(sigma));
     release_bwt();
     if (tick) tick(0.95);
     {
@@ -267,7 +268,7 @@ ScanResult bwt_in_place(const Tok* T, uint64_t n, Idx* SA, const CodeMap<Tok, Co
 /// (the token file's bytes) is released after the BWT pass.
 template <class Tok, class Idx, class Code>
 void shard_typed(build_detail::HugeBuffer<uint8_t>& tokens, uint64_t n, int token_width, const std::vector<uint32_t>& alphabet,
-                 const FMBuildFiles& files, uint64_t s, uint64_t t, int threads, const Tick& tick) {
+                 const FMBuildFiles& files, uint64_t s, uint64_t t, int block_bits, int threads, const Tick& tick) {
     const Tok* T = reinterpret_cast<const Tok*>(tokens.data());
     build_detail::HugeBuffer<Idx> SA;
     build_detail::with_sa_text(tokens.data(), n, token_width, [&](const auto* text, uint64_t K) {
@@ -283,7 +284,7 @@ void shard_typed(build_detail::HugeBuffer<uint8_t>& tokens, uint64_t n, int toke
     SA.release_from(n * sizeof(Code));  // the BWT stays; the rest of the SA goes
     tokens.reset();
     const Code* bwt = reinterpret_cast<const Code*>(SA.data());
-    write_fm<Code>(bwt, [&SA] { SA.reset(); }, n, token_width, alphabet, scan, s, t, threads, files, tick);
+    write_fm<Code>(bwt, [&SA] { SA.reset(); }, n, token_width, alphabet, scan, s, t, block_bits, threads, files, tick);
 }
 
 /// build_fm_files for one token type and code type: step 2 from the SA file
@@ -292,7 +293,7 @@ void shard_typed(build_detail::HugeBuffer<uint8_t>& tokens, uint64_t n, int toke
 template <class Tok, class Code>
 void from_sa_file_typed(const Tok* T, uint64_t n, int token_width, const std::string& sa_path, int w,
                         const std::vector<uint32_t>& alphabet, const FMBuildFiles& files, uint64_t s, uint64_t t,
-                        int threads, const Tick& tick) {
+                        int block_bits, int threads, const Tick& tick) {
     const uint64_t sigma = alphabet.size();
     const CodeMap<Tok, Code> code_of(alphabet);
     std::vector<Code> bwt(n + 1);
@@ -383,7 +384,7 @@ void from_sa_file_typed(const Tok* T, uint64_t n, int token_width, const std::st
     std::memmove(bwt.data() + primary, bwt.data() + primary + 1, (n - primary) * sizeof(Code));
     bwt.resize(n);
     write_fm<Code>(bwt.data(), [&bwt] { bwt = std::vector<Code>(); }, n, token_width, alphabet, scan, s, t,
-                   threads, files, tick);
+                   block_bits, threads, files, tick);
 }
 
 /// Calls f(Tok*, Code*) (null pointers carrying the types) for the token width
@@ -429,10 +430,12 @@ inline uint64_t check_tokens(size_t size, const std::string& tokens_path, int to
 }
 
 /// Checks the arguments both builds share.
-inline void check_args(int token_width, uint64_t sa_sample, uint64_t isa_sample) {
+inline void check_args(int token_width, uint64_t sa_sample, uint64_t isa_sample, int wt_block_bits) {
     if (token_width != 1 && token_width != 2 && token_width != 4)
         throw std::invalid_argument("token_width must be 1, 2 or 4, got " + std::to_string(token_width));
     if (sa_sample < 1 || isa_sample < 1) throw std::invalid_argument("sa_sample and isa_sample must be >= 1");
+    if (wt_block_bits < 0 || wt_block_bits > 62)
+        throw std::invalid_argument("wt_block_bits must be in [0, 62] (0: by alphabet size), got " + std::to_string(wt_block_bits));
 }
 
 }  // namespace fm_build_detail
@@ -445,10 +448,10 @@ inline void check_args(int token_width, uint64_t sa_sample, uint64_t isa_sample)
 /// tokens + 4.2 n bytes below 2^31 positions, far less after the BWT pass).
 /// tick(fraction) reports progress (and may throw to cancel).
 inline int build_fm_shard(const std::string& tokens_path, int token_width, const FMBuildFiles& files,
-                          uint64_t sa_sample, uint64_t isa_sample, int threads,
+                          uint64_t sa_sample, uint64_t isa_sample, int wt_block_bits, int threads,
                           const std::function<void(double)>& tick) {
     using namespace fm_build_detail;
-    check_args(token_width, sa_sample, isa_sample);
+    check_args(token_width, sa_sample, isa_sample, wt_block_bits);
     size_t size = 0;
     build_detail::HugeBuffer<uint8_t> text = build_detail::read_file_huge(tokens_path, size);
     const uint64_t n = check_tokens(size, tokens_path, token_width);
@@ -458,11 +461,11 @@ inline int build_fm_shard(const std::string& tokens_path, int token_width, const
         using Tok = std::remove_pointer_t<decltype(tok)>;
         using Code = std::remove_pointer_t<decltype(code)>;
         if (!build_detail::needs_sa64(n))
-            shard_typed<Tok, int32_t, Code>(text, n, token_width, alphabet, files, sa_sample, isa_sample, threads,
-                                            tick);
+            shard_typed<Tok, int32_t, Code>(text, n, token_width, alphabet, files, sa_sample, isa_sample, wt_block_bits,
+                                            threads, tick);
         else
-            shard_typed<Tok, int64_t, Code>(text, n, token_width, alphabet, files, sa_sample, isa_sample, threads,
-                                            tick);
+            shard_typed<Tok, int64_t, Code>(text, n, token_width, alphabet, files, sa_sample, isa_sample, wt_block_bits,
+                                            threads, tick);
     });
     release_free_heap();
     return ptr_width_for(n);
@@ -471,10 +474,10 @@ inline int build_fm_shard(const std::string& tokens_path, int token_width, const
 /// Writes fm.bin / fm_sa.bin / fm_isa.bin for a shard from its token file and
 /// suffix-array file (ptr_width bytes per entry). threads <= 0: all cores.
 inline void build_fm_files(const std::string& tokens_path, const std::string& sa_path, int ptr_width, int token_width,
-                           const FMBuildFiles& files, uint64_t sa_sample, uint64_t isa_sample, int threads,
-                           const std::function<void(double)>& tick) {
+                           const FMBuildFiles& files, uint64_t sa_sample, uint64_t isa_sample, int wt_block_bits,
+                           int threads, const std::function<void(double)>& tick) {
     using namespace fm_build_detail;
-    check_args(token_width, sa_sample, isa_sample);
+    check_args(token_width, sa_sample, isa_sample, wt_block_bits);
     MappedFile f(tokens_path);
     const uint64_t n = check_tokens(f.size(), tokens_path, token_width);
     f.advise(MADV_WILLNEED);
@@ -490,7 +493,7 @@ inline void build_fm_files(const std::string& tokens_path, const std::string& sa
         using Tok = std::remove_pointer_t<decltype(tok)>;
         using Code = std::remove_pointer_t<decltype(code)>;
         from_sa_file_typed<Tok, Code>(reinterpret_cast<const Tok*>(f.data()), n, token_width, sa_path, ptr_width,
-                                      alphabet, files, sa_sample, isa_sample, threads, tick);
+                                      alphabet, files, sa_sample, isa_sample, wt_block_bits, threads, tick);
     });
 }
 

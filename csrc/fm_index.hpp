@@ -58,51 +58,18 @@ constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
 /// Alphabets up to this many codes get a pair table in fm.bin (the rows of
 /// every two-symbol prefix: a search starts from its last two symbols).
 constexpr uint64_t kPairSigma = 256;
-constexpr uint64_t kFMVersion = 3;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks
+constexpr uint64_t kFMVersion = 4;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks; 4: one Huffman tree per BWT block
 
 using FMWavelet = HuffmanWaveletTree<RRRVector>;
 
-/// Fixed-width packed unsigned integers.
-class PackedInts {
-public:
-    PackedInts() = default;
-    PackedInts(const std::vector<uint64_t>& v, int width) : n_(v.size()), w_(width) {
-        std::vector<uint64_t> words((n_ * w_ + 63) / 64 + 1, 0);
-        for (uint64_t i = 0; i < n_; ++i) {
-            const uint64_t p = i * w_, x = v[i];
-            if (w_ < 64 && (x >> w_)) throw std::invalid_argument("PackedInts: value too wide");
-            words[p >> 6] |= x << (p & 63);
-            if ((p & 63) + w_ > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
-        }
-        words_ = Array<uint64_t>(std::move(words));
-    }
-    uint64_t operator[](uint64_t i) const { return rrr_detail::read_bits(words_.data(), i * w_, w_); }
-    uint64_t size() const { return n_; }
-    size_t bytes() const { return words_.size() * 8 + 16; }
-    void save(Blob& b) const {
-        b.put_u64(n_);
-        b.put_u64(static_cast<uint64_t>(w_));
-        words_.save(b);
-    }
-    static PackedInts load(BlobReader& r) {
-        PackedInts p;
-        p.n_ = r.get_u64();
-        p.w_ = static_cast<int>(r.get_u64());
-        p.words_ = Array<uint64_t>::load(r);
-        if (p.w_ < 0 || p.w_ > 64 || p.words_.size() != (p.n_ * p.w_ + 63) / 64 + 1) r.bad();
-        return p;
-    }
-
-private:
-    uint64_t n_ = 0;
-    int w_ = 0;
-    Array<uint64_t> words_;
-};
-
-inline int bits_for(uint64_t x) {  // bits to store values in [0, x]
-    int b = 1;
-    while (b < 64 && (x >> b)) ++b;
-    return b;
+/// log2 of the wavelet tree's block (symbols of the BWT per Huffman tree) for
+/// an alphabet of sigma codes: 2^17 for byte alphabets; larger alphabets get
+/// >= 2^9 symbols per entry of a block's table row (2^ceil(log2 sigma)
+/// entries), so the per-block tables stay ~2% of the tree or less.
+inline int fm_block_bits(uint64_t sigma) {
+    int sb = 0;
+    while ((uint64_t(1) << sb) < sigma) ++sb;
+    return std::max(17, sb + 9);
 }
 
 /// Files of one FM-index shard.
@@ -410,15 +377,13 @@ private:
     /// (lock step per LF step left the deep levels' rounds nearly empty).
     void walk(Chain* c, size_t nc, uint64_t start, Tok* out) const {
         size_t chain[kGroup];
-        int32_t v[kGroup];
-        uint64_t i[kGroup];
+        uint64_t v[kGroup], i[kGroup];  // each slot's wavelet node reference and position in it
         int64_t sym[kGroup];
         size_t ns = 0, next = 0;
         auto busy = [](const Chain& ch) { return ch.at > ch.stop; };  // at >= pos >= stop
         auto begin_step = [&](size_t s) {  // the LF step of the slot's chain from its row
             const uint64_t row = c[chain[s]].row;
-            v[s] = 0;
-            i[s] = row - (row > primary_);
+            wt_.begin(row - (row > primary_), &v[s], &i[s]);
         };
         auto admit = [&](size_t s) {  // the next chain with work into slot s; false: none left
             while (next < nc) {

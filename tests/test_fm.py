@@ -35,13 +35,15 @@ def _random_records(seed: int, n_docs: int, alphabet: str) -> List[Dict[str, Any
 @pytest.fixture(scope="module")
 def pairs(tmp_path_factory, bpe_tokenizer_path) -> Dict[str, Tuple[infinigram.Index, infinigram.Index]]:
     out = {
-        "synth": _pair(tmp_path_factory, "fm_synth", synthetic_records(), sa_sample=3, isa_sample=5),
-        "random": _pair(tmp_path_factory, "fm_rand", _random_records(7, 60, "ab c"), sa_sample=2, isa_sample=3),
-        "real": _pair(tmp_path_factory, "fm_real", real_records(8, 6000)),  # default sampling
+        # wavelet trees of one block per 2^b BWT symbols: queries and walks cross blocks
+        "synth": _pair(tmp_path_factory, "fm_synth", synthetic_records(), sa_sample=3, isa_sample=5, wt_block_bits=6),
+        "random": _pair(tmp_path_factory, "fm_rand", _random_records(7, 60, "ab c"), sa_sample=2, isa_sample=3,
+                        wt_block_bits=4),
+        "real": _pair(tmp_path_factory, "fm_real", real_records(8, 6000)),  # default sampling and blocks (one here)
         "shards": _pair(tmp_path_factory, "fm_shards", real_records(6, 4000) + synthetic_records(),
-                        shard_size=9000, sa_sample=5, isa_sample=7),
+                        shard_size=9000, sa_sample=5, isa_sample=7, wt_block_bits=9),
         "u16": _pair(tmp_path_factory, "fm_u16", real_records(4, 6000) + synthetic_records(),
-                     tokenizer=bpe_tokenizer_path, sa_sample=4, isa_sample=6),
+                     tokenizer=bpe_tokenizer_path, sa_sample=4, isa_sample=6, wt_block_bits=8),
     }
     return out
 
@@ -212,9 +214,10 @@ def test_cli_backend_fm(tmp_path):
     src = write_jsonl(str(tmp_path / "c.jsonl"), synthetic_records())
     out = str(tmp_path / "idx")
     assert main(["build", src, "-o", out, "--backend", "fm", "--sa-sample", "8", "--isa-sample", "16",
-                 "--no-progress"]) == 0
+                 "--wt-block-bits", "5", "--no-progress"]) == 0
     idx = infinigram.Index(out)
-    assert idx.manifest["backend"] == "fm" and idx.manifest["fm"] == {"sa_sample": 8, "isa_sample": 16}
+    assert idx.manifest["backend"] == "fm"
+    assert idx.manifest["fm"] == {"sa_sample": 8, "isa_sample": 16, "wt_block_bits": 5}
     assert idx.count("hello") == 4
 
 

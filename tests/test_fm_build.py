@@ -24,17 +24,17 @@ from conftest import real_records, write_jsonl
 build_mod = importlib.import_module("infinigram.build")  # the module (infinigram.build is the function)
 
 
-def _two_step(tp: str, width: int, out: Path, ss: int, isa: int) -> List[str]:
+def _two_step(tp: str, width: int, out: Path, ss: int, isa: int, bb: int = 0) -> List[str]:
     sa = str(out / "sa.bin")
     ptr = _core.build_suffix_array(tp, sa, width, None, False)
     files = [str(out / f) for f in ("a.fm", "a.sa", "a.isa")]
-    _core.fm_build(tp, sa, ptr, width, *files, ss, isa, 2, None)
+    _core.fm_build(tp, sa, ptr, width, *files, ss, isa, 2, None, wt_block_bits=bb)
     return files
 
 
-def _one_step(tp: str, width: int, out: Path, ss: int, isa: int, threads: int = 1) -> List[str]:
+def _one_step(tp: str, width: int, out: Path, ss: int, isa: int, threads: int = 1, bb: int = 0) -> List[str]:
     files = [str(out / f) for f in ("b.fm", "b.sa", "b.isa")]
-    ptr = _core.fm_build_shard(tp, width, *files, ss, isa, threads, None)
+    ptr = _core.fm_build_shard(tp, width, *files, ss, isa, threads, None, wt_block_bits=bb)
     assert ptr == _core.ptr_width_for(os.path.getsize(tp) // width)
     return files
 
@@ -68,9 +68,9 @@ def test_same_bytes_as_the_sa_file_path(tmp_path: Path, name: str) -> None:
     arr, width = _texts()[name]
     tp = str(tmp_path / "tokens.bin")
     arr.tofile(tp)
-    for ss, isa in ((32, 64), (1, 1), (3, 7), (len(arr) + 5, 2)):
-        a = _two_step(tp, width, tmp_path, ss, isa)
-        b = _one_step(tp, width, tmp_path, ss, isa, threads=1 + (ss % 2))
+    for ss, isa, bb in ((32, 64, 0), (1, 1, 9), (3, 7, 4), (len(arr) + 5, 2, 0)):
+        a = _two_step(tp, width, tmp_path, ss, isa, bb)
+        b = _one_step(tp, width, tmp_path, ss, isa, threads=1 + (ss % 2), bb=bb)
         for x, y in zip(a, b):
             assert filecmp.cmp(x, y, shallow=False), (name, ss, isa, os.path.basename(y))
 
@@ -79,7 +79,8 @@ def test_same_bytes_as_the_sa_file_path(tmp_path: Path, name: str) -> None:
 def test_extraction_decodes_the_text(tmp_path: Path, name: str) -> None:
     """FMEngine.tokens (LF walks in slots, one wavelet level per round) gives back
     the text: whole, random ranges, ranges around the ISA samples, on one and two
-    threads, for every tree shape above (one symbol: a tree without nodes)."""
+    threads, for every tree shape above (one symbol: a tree without nodes), with
+    one wavelet tree or one per block of 2^bb BWT symbols."""
     arr, width = _texts()[name]
     tp = str(tmp_path / "tokens.bin")
     arr.tofile(tp)
@@ -87,8 +88,8 @@ def test_extraction_decodes_the_text(tmp_path: Path, name: str) -> None:
     doc = tmp_path / "docs.bin"
     np.array([0, n], dtype=np.uint64).tofile(doc)
     rng = np.random.default_rng(len(name))
-    for ss, isa in ((64, 64), (3, 7), (1, 1)):
-        files = _one_step(tp, width, tmp_path, ss, isa)
+    for ss, isa, bb in ((64, 64, 0), (3, 7, 6), (1, 1, 11)):
+        files = _one_step(tp, width, tmp_path, ss, isa, bb=bb)
         eng = _core.FMEngine(width, [(files[0], files[1], files[2], str(doc))])
         ranges = [(0, n), (max(0, n - 1), n), (0, min(n, 1))]
         ranges += [(min(n, max(0, k * isa - 1)), min(n, k * isa + 2)) for k in range(1, 4)]
@@ -98,7 +99,7 @@ def test_extraction_decodes_the_text(tmp_path: Path, name: str) -> None:
         for a, b in ranges:
             for th in (1, 2):
                 got = np.asarray(eng.tokens(0, a, b, th))
-                assert np.array_equal(got, arr[a:b]), (name, ss, isa, a, b, th)
+                assert np.array_equal(got, arr[a:b]), (name, ss, isa, bb, a, b, th)
 
 
 def test_engine_on_one_step_files(tmp_path: Path) -> None:
@@ -124,6 +125,8 @@ def test_errors(tmp_path: Path) -> None:
         _core.fm_build_shard(str(tp), 3, *out)
     with pytest.raises(ValueError, match="sa_sample"):
         _core.fm_build_shard(str(tp), 1, *out, 0, 64)
+    with pytest.raises(ValueError, match="wt_block_bits"):
+        _core.fm_build_shard(str(tp), 1, *out, 64, 64, wt_block_bits=63)
     with pytest.raises(ValueError, match="not a multiple"):
         _core.fm_build_shard(str(tp), 2, *out)
     (tmp_path / "empty.bin").write_bytes(b"")

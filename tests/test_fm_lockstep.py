@@ -28,7 +28,7 @@ def _shards(tmp_path, width: int, docs: List[np.ndarray], n_shards: int, ss: int
         T = write_raw_shard(d, width, docs[s::n_shards])
         w = _core.build_suffix_array(str(d / "t.bin"), str(d / "sa.bin"), width)
         _core.fm_build(str(d / "t.bin"), str(d / "sa.bin"), w, width, str(d / "fm.bin"), str(d / "fs.bin"),
-                       str(d / "fi.bin"), ss, it, 1)
+                       str(d / "fi.bin"), ss, it, 1, wt_block_bits=6 + s)  # several wavelet blocks per shard
         sa_specs.append((str(d / "t.bin"), str(d / "sa.bin"), str(d / "d.bin"), w))
         fm_specs.append((str(d / "fm.bin"), str(d / "fs.bin"), str(d / "fi.bin"), str(d / "d.bin")))
         texts.append(T)

@@ -35,7 +35,7 @@ def _build(tmp_path_factory, name: str, tokenizer: str = "bytes", **kw: Any):
 def pairs(tmp_path_factory) -> Dict[str, Any]:
     return {
         "u8-1shard": _build(tmp_path_factory, "m1", shard_size=None),
-        "u8-3shards": _build(tmp_path_factory, "m3", shard_size=400),
+        "u8-3shards": _build(tmp_path_factory, "m3", shard_size=400, wt_block_bits=5),
     }
 
 

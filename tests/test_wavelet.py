@@ -1,5 +1,7 @@
-"""Huffman-shaped wavelet tree (csrc/wavelet.hpp) on plain and RRR bit vectors:
-access, rank, rank pairs, select and distinct-symbol enumeration vs naive."""
+"""Huffman-shaped wavelet trees (csrc/wavelet.hpp) on plain and RRR bit vectors,
+one tree or one per block of 2^b symbols (ranks, pairs and ranges falling in
+one block, across blocks and on block boundaries): access, rank, rank pairs,
+select and distinct-symbol enumeration vs naive."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ def _sequences():
     yield "large", rng.zipf(1.3, 4000).clip(max=60000).astype(np.uint32), 60001
 
 
+@pytest.mark.parametrize("block_bits", [0, 3, 6, 9])
 @pytest.mark.parametrize("kind", ["plain", "rrr"])
-def test_wavelet_against_naive(kind):
+def test_wavelet_against_naive(kind, block_bits):
     rng = np.random.default_rng(9)
     for name, seq, sigma in _sequences():
         n = len(seq)
@@ -35,7 +38,13 @@ def test_wavelet_against_naive(kind):
                 sq.append((c, k))
         sq = np.array(sq, np.int64).reshape(-1, 2)
         gq = np.sort(rng.integers(0, n + 1, (60, 2)), axis=1).astype(np.int64)
-        acc, accr, rk, r2, sel, dist = _core._fm_wavelet_check(seq, sigma, kind, rq, sq, gq)
+        if block_bits:  # block boundaries: ranks at them and ranges starting / ending there
+            edges = np.arange(0, n + 1, 1 << block_bits)
+            rq = np.concatenate([rq, np.stack([rng.choice(syms, len(edges)), edges], axis=1)]).astype(np.int64)
+            gq = np.concatenate([gq, np.stack([edges, np.minimum(edges + rng.integers(1, 3 << block_bits, len(edges)), n)], axis=1),
+                                 np.stack([np.maximum(edges - rng.integers(1, 3 << block_bits, len(edges)), 0), edges], axis=1)])
+            gq = np.sort(gq, axis=1).astype(np.int64)
+        acc, accr, rk, r2, sel, dist = _core._fm_wavelet_check(seq, sigma, kind, block_bits, rq, sq, gq)
         assert np.array_equal(acc, seq), name
         # access_rank: occurrences of seq[i] before i
         want_accr = np.array([np.count_nonzero(seq[:i] == seq[i]) for i in range(n)])

@@ -276,6 +276,7 @@ def build(
     backend: str = "sa",
     sa_sample: int = 64,
     isa_sample: int = 64,
+    wt_block_bits: int = 0,
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.
 
@@ -306,6 +307,11 @@ def build(
         sa_sample, isa_sample: FM sampling rates (``backend="fm"`` only):
             locate takes < sa_sample LF steps per occurrence, extraction starts
             < isa_sample steps past the end; smaller is faster and larger.
+        wt_block_bits: FM only: one Huffman-shaped wavelet tree per block of
+            2^wt_block_bits BWT symbols (0, the default: 2^17 for alphabets of
+            <= 256 tokens, larger blocks for larger ones; see docs/FORMAT.md).
+            Smaller blocks give shorter descents (faster queries and
+            extraction) and larger per-block tables.
 
     Time: O(input size) to read and tokenize, plus the suffix-array build
     (linear in tokens). Disk: the index needs (token_width + ptr_width + ~0)
@@ -319,6 +325,8 @@ def build(
         raise ValueError(f"backend must be 'sa' or 'fm', got {backend!r}")
     if backend == "fm" and (int(sa_sample) < 1 or int(isa_sample) < 1):
         raise ValueError("sa_sample and isa_sample must be >= 1")
+    if backend == "fm" and not 0 <= int(wt_block_bits) <= 62:
+        raise ValueError(f"wt_block_bits must be in [0, 62] (0: by alphabet size), got {wt_block_bits}")
     output = os.path.abspath(os.fspath(output))
     if os.path.basename(output) == "":
         raise InputError(f"bad output path {output!r}")
@@ -341,7 +349,7 @@ def build(
     tmp = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     os.mkdir(tmp)
     shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
-    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, n_threads, progress)
+    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads, progress)
     try:
         # ---- 1. read, tokenize, write tokens/doc_offsets/metadata ----------
         # Each shard's suffix array (and FM-index) is built on the worker pool
@@ -447,7 +455,8 @@ def build(
             "n_tokens": n_tokens,
             "n_positions": n_positions,
             "shards": shard_entries,
-            **({"fm": {"sa_sample": int(sa_sample), "isa_sample": int(isa_sample)}} if backend == "fm" else {}),
+            **({"fm": {"sa_sample": int(sa_sample), "isa_sample": int(isa_sample),
+                       "wt_block_bits": int(wt_block_bits)}} if backend == "fm" else {}),
             "build": {
                 "inputs": [os.path.abspath(os.fspath(p)) for p in reader.files],
                 "input_bytes": reader.total_bytes,
@@ -497,9 +506,9 @@ class _Constructor:
     """
 
     def __init__(self, shards: List[Tuple[_ShardWriter, Dict[str, Any]]], width: int, backend: str,
-                 sa_sample: int, isa_sample: int, n_threads: int, progress: bool) -> None:
+                 sa_sample: int, isa_sample: int, wt_block_bits: int, n_threads: int, progress: bool) -> None:
         self.shards, self.width, self.backend = shards, width, backend
-        self.sa_sample, self.isa_sample = int(sa_sample), int(isa_sample)
+        self.sa_sample, self.isa_sample, self.wt_block_bits = int(sa_sample), int(isa_sample), int(wt_block_bits)
         self.workers = max(1, n_threads or (os.cpu_count() or 1))
         self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
         self.progress = progress
@@ -549,7 +558,7 @@ class _Constructor:
         fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
         ptr = int(_core.fm_build_shard(w.paths["tokens"], self.width, fm_paths["fm"], fm_paths["fm_sa"],
                                        fm_paths["fm_isa"], self.sa_sample, self.isa_sample,
-                                       max(1, self.workers // max(1, len(self.sa_futs))), cb))
+                                       max(1, self.workers // max(1, len(self.sa_futs))), cb, self.wt_block_bits))
         os.remove(w.paths["tokens"])
         w.paths = fm_paths
         return ptr

@@ -146,6 +146,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="fm: sample every N-th text position's SA entry (locate: < N steps; default 64)")
     b.add_argument("--isa-sample", type=int, default=None, metavar="N",
                    help="fm: sample every N-th position's ISA entry (extraction start; default 64)")
+    b.add_argument("--wt-block-bits", type=int, default=None, metavar="B",
+                   help="fm: one Huffman-shaped wavelet tree per 2^B BWT symbols (0, default: by alphabet size, "
+                        "2^17 for bytes); smaller: faster queries, larger tables")
 
     q = sub.add_parser("query", help="count / find / show occurrences; n-gram and ∞-gram LM queries", description=QUERY_HELP, formatter_class=fmt_cls)
     q.add_argument("index", metavar="INDEX", help="index directory")
@@ -224,11 +227,11 @@ def _open_index(path: str, verify: bool = False) -> Any:
 
 
 def _backend_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
-    """build() keywords of --backend / --sa-sample / --isa-sample (only those given)."""
+    """build() keywords of --backend / --sa-sample / --isa-sample / --wt-block-bits (only those given)."""
     kw: Dict[str, Any] = {}
     if getattr(args, "backend", "sa") != "sa":
         kw["backend"] = args.backend
-    for k in ("sa_sample", "isa_sample"):
+    for k in ("sa_sample", "isa_sample", "wt_block_bits"):
         if getattr(args, k, None) is not None:
             kw[k] = getattr(args, k)
     return kw
