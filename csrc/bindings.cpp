@@ -895,14 +895,14 @@ PYBIND11_MODULE(_core, m) {
         m.def(
             "_fm_wavelet_check",
             [](py::array_t<uint32_t, py::array::c_style | py::array::forcecast> seq, uint64_t sigma, const std::string& kind,
-               int block_bits,
+               int block_bits, double plain_ratio,
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> rank_q,    // [k, 2]: (c, i)
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> select_q,  // [k, 2]: (c, k)
                py::array_t<int64_t, py::array::c_style | py::array::forcecast> range_q) { // [k, 2]: (i, j)
                 const uint64_t n = static_cast<uint64_t>(seq.size());
                 auto go = [&](auto tag) {
                     using WT = HuffmanWaveletTree<decltype(tag)>;
-                    WT w0(seq.data(), n, sigma, 2, block_bits);
+                    WT w0(seq.data(), n, sigma, 2, block_bits, plain_ratio);
                     Blob b;
                     w0.save(b);
                     BlobReader r(b.bytes().data(), b.bytes().size(), "test");
@@ -936,9 +936,10 @@ PYBIND11_MODULE(_core, m) {
                 if (kind == "rrr") return go(RRRVector());
                 throw std::invalid_argument("kind must be 'plain' or 'rrr'");
             },
-            py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("block_bits"), py::arg("rank_q"), py::arg("select_q"),
-            py::arg("range_q"),
-            "Wavelet-tree answers for test queries (blocks of 2^block_bits symbols, 0: one):\n"
+            py::arg("seq"), py::arg("sigma"), py::arg("kind"), py::arg("block_bits"), py::arg("plain_ratio"),
+            py::arg("rank_q"), py::arg("select_q"), py::arg("range_q"),
+            "Wavelet-tree answers for test queries (blocks of 2^block_bits symbols, 0: one; 'rrr': nodes whose\n"
+            "RRR estimate exceeds plain_ratio of their bits stored plain, < 0: the default ratio):\n"
             "(access, access_rank, rank, rank2 packed, select, distinct).");
         py::class_<PyFMEngine> fc(m, "FMEngine",
                                   "The Engine API over FM-index shards (text and suffix array not stored).");

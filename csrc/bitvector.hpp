@@ -26,8 +26,8 @@
 //
 // Persistence: every structure appends its arrays to a `Blob` (8-byte aligned
 // sections) and is re-opened zero-copy from a memory-mapped pointer with a
-// `BlobReader`. Popcount is __builtin_popcountll (portable; -mpopcnt or
-// -march=native make it one instruction).
+// `BlobReader`. Popcount is the instruction with -mpopcnt / -march=native,
+// inline SWAR otherwise on x86-64.
 #pragma once
 
 #include <algorithm>
@@ -42,7 +42,18 @@
 
 namespace infinigram {
 
-inline int popcnt64(uint64_t x) { return __builtin_popcountll(x); }
+/// Ones of a 64-bit word: the instruction where the build targets it (or not
+/// x86), else inline SWAR (a portable x86-64 build would call libgcc).
+inline int popcnt64(uint64_t x) {
+#if defined(__POPCNT__) || !defined(__x86_64__)
+    return __builtin_popcountll(x);
+#else
+    x = x - ((x >> 1) & 0x5555555555555555ULL);
+    x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0FULL;
+    return static_cast<int>((x * 0x0101010101010101ULL) >> 56);
+#endif
+}
 
 /// Position (0..63) of the k-th (0-based) set bit of x; x must have > k ones.
 inline int select_in_word(uint64_t x, int k) {
@@ -215,6 +226,7 @@ public:
         return rank1(i);
     }
     void prefetch(uint64_t i) const { __builtin_prefetch(bits_.data() + (i >> 6)); }
+    void prefetch_rank(uint64_t i) const { __builtin_prefetch(ranks_.data() + (i >> 9)); }
     static constexpr size_t kMaxBatch = 32;
     void rank_access_batch(const uint64_t* idx, size_t g, uint64_t* rank, int* bit) const {
         for (size_t a = 0; a < g; ++a) rank[a] = rank_access(idx[a], &bit[a]);

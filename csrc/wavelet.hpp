@@ -5,18 +5,22 @@
 // one block, the classic Huffman-shaped wavelet tree). Each block gets the
 // Huffman tree of its own symbol frequencies; each internal node owns a bit
 // vector (0 = the symbol goes left, 1 = right), and all node bit vectors are
-// concatenated, block by block and breadth-first within a block, into one
-// bit vector BV (RRRVector for the FM-index, BitVector where speed matters
-// more than space). A query for c in block b touches len(code_b(c)) nodes,
+// concatenated, block by block and breadth-first within a block, into a bit
+// vector BV (RRRVector for the FM-index, BitVector where speed matters more
+// than space); with BV = RRRVector the nodes RRR would hardly shrink go to a
+// plain BitVector instead (ranked ~2x faster; about a quarter of a BWT's
+// descent levels). A query for c in block b touches len(code_b(c)) nodes,
 // and the bits total sum_b n_b * H0(block b) <= n * H0 (+ < 1 bit/symbol):
 // on a BWT, whose blocks each see few symbols, descents are much shorter
 // than in one tree (100 MB of English: 3.3 levels per symbol with 2^17-
 // symbol blocks, 5.2 with one tree) and the bits fewer.
-// Per block (packed integers): cnt[b][c] = occurrences of c before the
-// block, code_b(c) (0: c absent from the block), the block's root; per node:
-// its children, its first bit in BV and the ones before it. A node reference
-// is 2 * node id (internal) or 2 * leaf + 1, leaf = (b << sb) | c, which is
-// also the index of cnt[b][c] (rows of 2^sb >= sigma entries).
+// Per block (packed integers, rows of 2^sb >= sigma entries): cnt[b][c] =
+// occurrences of c before the block, code_b(c) (0: c absent from the block),
+// the block's root. Per node, one packed record: its first bit in BV, the
+// ones before it, its two children. A node reference is 2 * node id (an
+// internal node) or 2 * ((cnt[b][c] << sb) | c) + 1 (the leaf of c in block
+// b): a descent ending at a leaf has the symbol and its count before the
+// block at hand, without another table read.
 //
 //   rank(c, i)            occurrences of c in [0, i): cnt[b][c] + the block's
 //                         descent (none when i starts a block or c is absent)
@@ -45,6 +49,7 @@
 #include <queue>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "bitvector.hpp"
@@ -59,9 +64,11 @@ public:
     /// The tree of s[0, n) (symbols < sigma) with blocks of 2^block_bits
     /// symbols (0, or 2^block_bits >= n: one block). O(n * average code
     /// length / threads) time; tables of (n / 2^block_bits + 1) * 2^ceil(log2 sigma)
-    /// entries.
+    /// entries. With BV = RRRVector, a node whose estimated RRR size is over
+    /// plain_ratio (< 0: kPlainRatio) of its bits is stored plain instead.
     template <class Sym>
-    HuffmanWaveletTree(const Sym* s, uint64_t n, uint64_t sigma, int threads = 1, int block_bits = 0)
+    HuffmanWaveletTree(const Sym* s, uint64_t n, uint64_t sigma, int threads = 1, int block_bits = 0,
+                       double plain_ratio = -1)
         : n_(n), sigma_(sigma) {
         bb_ = (block_bits <= 0 || block_bits >= 63 || (n >> block_bits) == 0) ? 63 : block_bits;
         nblk_ = n == 0 ? 1 : ((n - 1) >> bb_) + 1;
@@ -191,22 +198,51 @@ public:
             });
         }
         tf.clear();
-        bv_ = BV(words.data(), total, threads);
-        words = std::vector<uint64_t>();
-        std::vector<uint64_t> rs(nn + 1);
-        for (uint64_t v = 0; v <= nn; ++v) rs[v] = bv_.rank1(start[v]);
+        // ---- plain or compressed, per node: a node whose RRR estimate is over
+        // plain_ratio of its length goes to the plain vector (cheaper to rank)
+        std::vector<uint8_t> plain(nn, 0);
+        if (std::is_same<BV, RRRVector>::value && nn) {
+            const double ratio = plain_ratio < 0 ? kPlainRatio : plain_ratio;
+            run(threads, [&](int t) {
+                for (uint64_t v = nn * t / threads; v < nn * (t + 1) / threads; ++v)
+                    plain[v] = rrr_estimate(words.data(), start[v], start[v + 1]) > ratio * static_cast<double>(nlen[v]);
+            });
+        }
+        std::vector<uint64_t> fld(nn + 1), rs(nn + 1);
+        uint64_t ptotal = 0, ctotal = 0;
+        for (uint64_t v = 0; v < nn; ++v) {
+            uint64_t& at = plain[v] ? ptotal : ctotal;
+            fld[v] = (at << 1) | plain[v];
+            at += nlen[v];
+        }
+        fld[nn] = ctotal << 1;
+        {
+            std::vector<uint64_t> cw(ctotal / 64 + 2, 0), pw(ptotal / 64 + 2, 0);
+            for (uint64_t v = 0; v < nn; ++v)
+                copy_bits(plain[v] ? pw.data() : cw.data(), fld[v] >> 1, words.data(), start[v], nlen[v]);
+            words = std::vector<uint64_t>();
+            bv_ = BV(cw.data(), ctotal, threads);
+            pv_ = BitVector(std::move(pw), ptotal);
+        }
+        for (uint64_t v = 0; v <= nn; ++v) rs[v] = (fld[v] & 1) ? pv_.rank1(fld[v] >> 1) : bv_.rank1(fld[v] >> 1);
         // ---- packed tables
-        std::vector<uint64_t> ch(2 * nn);
-        for (uint64_t x = 0; x < 2 * nn; ++x) ch[x] = gch[x] >= 0 ? 2 * static_cast<uint64_t>(gch[x]) : 2 * static_cast<uint64_t>(-1 - gch[x]) + 1;
-        const int rw = bits_for(2 * std::max<uint64_t>(nn, rows) + 1);
-        root_ = PackedInts(root, rw);
-        child_ = PackedInts(ch, rw);
-        start_ = PackedInts(start, bits_for(total));
-        rstart_ = PackedInts(rs, bits_for(total));
-        code_ = PackedInts(code, std::max(7, 6 + maxlen));
         std::vector<uint64_t> cnt(rows + sp, 0);  // row b: before block b; row nblk: totals
         for (uint64_t b = 0; b < nblk_; ++b)
             for (uint64_t c = 0; c < sp; ++c) cnt[((b + 1) << sb_) | c] = cnt[(b << sb_) | c] + freq[(b << sb_) | c];
+        const int wn = bits_for(nn), wl = sb_ + bits_for(n);  // an internal node's id; a leaf's (cnt, code)
+        if (wl + 1 > 63) throw std::invalid_argument("wavelet tree: alphabet too large for the sequence length");
+        auto ref_of = [&](int64_t x) {  // gch / root encoding -> node reference
+            if (x >= 0) return 2 * static_cast<uint64_t>(x);
+            const uint64_t leaf = static_cast<uint64_t>(-1 - x);
+            return (((cnt[leaf] << sb_) | (leaf & (sp - 1))) << 1) | 1;
+        };
+        std::vector<uint64_t> rootref(nblk_), ch(2 * nn + 2, 0);
+        for (uint64_t b = 0; b < nblk_; ++b) rootref[b] = (root[b] & 1) ? ref_of(-1 - static_cast<int64_t>(root[b] >> 1)) : root[b];
+        for (uint64_t x = 0; x < 2 * nn; ++x) ch[x] = ref_of(gch[x]);
+        const int rw = 1 + std::max(wn, wl);
+        root_ = PackedInts(rootref, rw);
+        nodes_ = NodeTable(fld, rs, ch, bits_for(2 * total + 1), rw);
+        code_ = PackedInts(code, std::max(7, 6 + maxlen));
         cnt_ = PackedInts(cnt, bits_for(n));
     }
 
@@ -240,26 +276,23 @@ public:
         }
         uint64_t v = root_[b] >> 1;
         for (int d = L - 1; d >= 0; --d) {
-            const uint64_t s0 = start_[v], r0 = rstart_[v];
             const int bit = (pc >> (6 + d)) & 1;
             uint64_t a1, b1;
-            bv_.rank_pair(s0 + i, s0 + j, &a1, &b1);
-            a1 -= r0;
-            b1 -= r0;
+            node_rank_pair(v, i, j, &a1, &b1);
             i = bit ? a1 : i - a1;
             j = bit ? b1 : j - b1;
             if (j == i) {  // empty range: both ranks equal from here on; finish i alone
-                v = child_[2 * v + bit] >> 1;
+                v = nodes_.child(v, bit) >> 1;
                 for (--d; d >= 0 && i; --d) {
-                    const uint64_t r1 = bv_.rank1(start_[v] + i) - rstart_[v];
+                    const uint64_t r1 = node_rank1(v, i);
                     const int bb = (pc >> (6 + d)) & 1;
                     i = bb ? r1 : i - r1;
-                    v = child_[2 * v + bb] >> 1;
+                    v = nodes_.child(v, bb) >> 1;
                 }
                 *ri = *rj = base + i;
                 return;
             }
-            v = child_[2 * v + bit] >> 1;
+            v = nodes_.child(v, bit) >> 1;
         }
         *ri = base + i;
         *rj = base + j;
@@ -278,7 +311,7 @@ public:
         constexpr size_t M = BV::kMaxBatch;
         struct Desc {
             const HuffmanWaveletTree* t;
-            uint64_t pc, v, li, lj, base;
+            uint64_t pc, v, li, lj, base, s0;  // s0: the node's first bit in its vector
             uint64_t *oi, *oj;  // oj null: one position (li == lj)
             int d;
         };
@@ -294,7 +327,7 @@ public:
                 if (oj) *oj = base + (all ? lj : 0);
                 return;
             }
-            ds[nd] = Desc{&t, pc, t.root_[b] >> 1, li, lj, base, oi, oj, L - 1};
+            ds[nd] = Desc{&t, pc, t.root_[b] >> 1, li, lj, base, 0, oi, oj, L - 1};
             act[na++] = nd++;
         };
         uint64_t xi[M], xj[M];  // the inputs (the outputs overwrite i, j)
@@ -313,46 +346,66 @@ public:
         }
         const BV* bv[M];
         uint64_t pi[M], pj[M], ri[M], rj[M];
+        auto descend = [](Desc& x, uint64_t a1, uint64_t b1) {  // ones before li, lj in the node's vector -> child
+            const HuffmanWaveletTree& t = *x.t;
+            const uint64_t r0 = t.nodes_.rstart(x.v);
+            const int b = (x.pc >> (6 + x.d)) & 1;
+            x.li = b ? a1 - r0 : x.li - (a1 - r0);
+            x.lj = b ? b1 - r0 : x.lj - (b1 - r0);
+            x.v = t.nodes_.child(x.v, b) >> 1;
+            --x.d;
+        };
         while (na) {
-            for (size_t q0 = 0; q0 < na; q0 += M) {
-                const size_t m = std::min(M, na - q0);
+            size_t cq[2 * M], nc = 0, pq[2 * M], np = 0;  // descents at compressed / plain nodes
+            for (size_t q = 0; q < na; ++q) {
+                Desc& x = ds[act[q]];
+                const uint64_t f = x.t->nodes_.field(x.v);
+                x.s0 = f >> 1;
+                if (f & 1) {
+                    x.t->pv_.prefetch(x.s0 + x.li);
+                    x.t->pv_.prefetch_rank(x.s0 + x.li);
+                    x.t->pv_.prefetch(x.s0 + x.lj);
+                    pq[np++] = act[q];
+                } else {
+                    cq[nc++] = act[q];
+                }
+            }
+            for (size_t q0 = 0; q0 < nc; q0 += M) {
+                const size_t m = std::min(M, nc - q0);
                 for (size_t q = 0; q < m; ++q) {
-                    const Desc& x = ds[act[q0 + q]];
-                    const uint64_t s0 = x.t->start_[x.v];
+                    const Desc& x = ds[cq[q0 + q]];
                     bv[q] = &x.t->bv_;
-                    pi[q] = s0 + x.li;
-                    pj[q] = s0 + x.lj;
+                    pi[q] = x.s0 + x.li;
+                    pj[q] = x.s0 + x.lj;
                 }
                 // Once this level's directory is read, the child's positions are
                 // known to within a superblock: prefetch the child's directory
                 // there (both ends of each range), overlapping the misses.
                 BV::rank_pair_multi(bv, pi, pj, m, ri, rj,
                                     [&](size_t q, uint64_t lo_i, uint64_t hi_i, uint64_t lo_j, uint64_t hi_j) {
-                    const Desc& x = ds[act[q0 + q]];
+                    const Desc& x = ds[cq[q0 + q]];
                     if (x.d == 0) return;
                     const HuffmanWaveletTree& t = *x.t;
                     const int b = (x.pc >> (6 + x.d)) & 1;
-                    const uint64_t nx = t.child_[2 * x.v + b];
+                    const uint64_t nx = t.nodes_.child(x.v, b);
                     if (nx & 1) return;
-                    const uint64_t r0 = t.rstart_[x.v], s = t.start_[nx >> 1];
+                    const uint64_t r0 = t.nodes_.rstart(x.v), f = t.nodes_.field(nx >> 1), s = f >> 1;
                     auto ends = [&](uint64_t p, uint64_t lo, uint64_t hi) {  // ones before p in the node: [lo, hi] - r0, <= p
                         const uint64_t a1 = lo > r0 ? std::min(lo - r0, p) : 0, a2 = hi > r0 ? std::min(hi - r0, p) : 0;
-                        t.bv_.prefetch(s + (b ? a1 : p - a2));
-                        t.bv_.prefetch(s + (b ? a2 : p - a1));
+                        const uint64_t e1 = s + (b ? a1 : p - a2), e2 = s + (b ? a2 : p - a1);
+                        if (f & 1) { t.pv_.prefetch(e1); t.pv_.prefetch(e2); }
+                        else { t.bv_.prefetch(e1); t.bv_.prefetch(e2); }
                     };
                     ends(x.li, lo_i, hi_i);
                     if (x.lj != x.li) ends(x.lj, lo_j, hi_j);
                 });
-                for (size_t q = 0; q < m; ++q) {
-                    Desc& x = ds[act[q0 + q]];
-                    const HuffmanWaveletTree& t = *x.t;
-                    const uint64_t r0 = t.rstart_[x.v];
-                    const int b = (x.pc >> (6 + x.d)) & 1;
-                    x.li = b ? ri[q] - r0 : x.li - (ri[q] - r0);
-                    x.lj = b ? rj[q] - r0 : x.lj - (rj[q] - r0);
-                    x.v = t.child_[2 * x.v + b] >> 1;
-                    --x.d;
-                }
+                for (size_t q = 0; q < m; ++q) descend(ds[cq[q0 + q]], ri[q], rj[q]);
+            }
+            for (size_t q = 0; q < np; ++q) {  // plain nodes: their lines were prefetched above
+                Desc& x = ds[pq[q]];
+                uint64_t a1, b1;
+                x.t->pv_.rank_pair(x.s0 + x.li, x.s0 + x.lj, &a1, &b1);
+                descend(x, a1, b1);
             }
             size_t nn = 0;
             for (size_t q = 0; q < na; ++q) {
@@ -373,12 +426,11 @@ public:
         while (!(ref & 1)) {
             const uint64_t v = ref >> 1;
             int bit;
-            const uint64_t r1 = bv_.rank_access(start_[v] + li, &bit) - rstart_[v];
+            const uint64_t r1 = node_rank_access(v, li, &bit);
             li = bit ? r1 : li - r1;
-            ref = child_[2 * v + bit];
+            ref = nodes_.child(v, bit);
         }
-        const uint64_t leaf = ref >> 1;
-        return {leaf & ((uint64_t(1) << sb_) - 1), cnt_[leaf] + li};
+        return {sym_of(ref), cnt_of(ref) + li};
     }
     uint64_t access(uint64_t i) const { return access_rank(i).first; }
 
@@ -387,6 +439,7 @@ public:
         const uint64_t b = i >> bb_;
         *ref = root_[b];
         *li = i - (b << bb_);
+        if (!(*ref & 1)) nodes_.prefetch(*ref >> 1);
     }
     /// One level of g independent descents (g <= BV::kMaxBatch), each at its
     /// own node: walk a stands at node reference ref[a] (from begin), position
@@ -398,31 +451,42 @@ public:
     /// soon as one ends, so every batch is full whatever the code lengths.
     void step_batch(uint64_t* ref, uint64_t* li, size_t g, int64_t* sym) const {
         constexpr size_t M = BV::kMaxBatch;
-        const uint64_t mask = (uint64_t(1) << sb_) - 1;
         uint64_t p[M], r1[M];
         int bit[M];
         uint8_t idx[M];
-        size_t m = 0;
+        size_t m = 0, np = g;  // compressed nodes at [0, m), plain ones at [np, g)
         for (size_t a = 0; a < g; ++a) {
             if (ref[a] & 1) {  // a block of one symbol: the root is a leaf
-                const uint64_t leaf = ref[a] >> 1;
-                sym[a] = static_cast<int64_t>(leaf & mask);
-                li[a] += cnt_[leaf];
+                sym[a] = static_cast<int64_t>(sym_of(ref[a]));
+                li[a] += cnt_of(ref[a]);
                 continue;
             }
-            idx[m] = static_cast<uint8_t>(a);
-            p[m++] = start_[ref[a] >> 1] + li[a];
+            const uint64_t f = nodes_.field(ref[a] >> 1);
+            if (f & 1) {
+                --np;
+                idx[np] = static_cast<uint8_t>(a);
+                p[np] = (f >> 1) + li[a];
+                pv_.prefetch(p[np]);
+                pv_.prefetch_rank(p[np]);
+            } else {
+                idx[m] = static_cast<uint8_t>(a);
+                p[m++] = (f >> 1) + li[a];
+            }
         }
         bv_.rank_access_batch(p, m, r1, bit);
-        for (size_t q = 0; q < m; ++q) {
+        for (size_t q = np; q < g; ++q) r1[q] = pv_.rank_access(p[q], &bit[q]);
+        auto down = [&](size_t q) {  // to the child of walk idx[q]
             const size_t a = idx[q];
-            const uint64_t v = ref[a] >> 1, r = r1[q] - rstart_[v];
-            const uint64_t l = bit[q] ? r : li[a] - r, nx = child_[2 * v + bit[q]];
+            const uint64_t v = ref[a] >> 1, r = r1[q] - nodes_.rstart(v);
+            const uint64_t l = bit[q] ? r : li[a] - r, nx = nodes_.child(v, bit[q]);
             ref[a] = nx;
             const bool leaf = nx & 1;
-            sym[a] = leaf ? static_cast<int64_t>((nx >> 1) & mask) : -1;
-            li[a] = leaf ? l + cnt_[nx >> 1] : l;
-        }
+            sym[a] = leaf ? static_cast<int64_t>(sym_of(nx)) : -1;
+            li[a] = leaf ? l + cnt_of(nx) : l;
+            if (!leaf) nodes_.prefetch(nx >> 1);  // read in the next round
+        };
+        for (size_t q = 0; q < m; ++q) down(q);
+        for (size_t q = np; q < g; ++q) down(q);
     }
 
     /// Position of the k-th (0-based) occurrence of c; k < rank(c, size()).
@@ -440,12 +504,13 @@ public:
             uint64_t v = root_[b] >> 1;
             for (int d = 0; d < L; ++d) {
                 path[d] = v;
-                v = child_[2 * v + ((pc >> (6 + L - 1 - d)) & 1)] >> 1;
+                v = nodes_.child(v, ((pc >> (6 + L - 1 - d)) & 1)) >> 1;
             }
             for (int d = L - 1; d >= 0; --d) {
-                const uint64_t u = path[d], su = start_[u], ru = rstart_[u];
-                if ((pc >> (6 + L - 1 - d)) & 1) k = bv_.select1(ru + k) - su;
-                else k = bv_.select0((su - ru) + k) - su;
+                const uint64_t u = path[d], f = nodes_.field(u), su = f >> 1, ru = nodes_.rstart(u);
+                const bool one = (pc >> (6 + L - 1 - d)) & 1;
+                if (f & 1) k = (one ? pv_.select1(ru + k) : pv_.select0((su - ru) + k)) - su;
+                else k = (one ? bv_.select1(ru + k) : bv_.select0((su - ru) + k)) - su;
             }
         }
         return (b << bb_) + k;
@@ -472,7 +537,7 @@ public:
     }
 
     size_t bytes() const {
-        return bv_.bytes() + root_.bytes() + child_.bytes() + start_.bytes() + rstart_.bytes() + code_.bytes() + cnt_.bytes() + 32;
+        return bv_.bytes() + pv_.bytes() + root_.bytes() + nodes_.bytes() + code_.bytes() + cnt_.bytes() + 32;
     }
     void save(Blob& b) const {
         b.put_u64(n_);
@@ -480,10 +545,9 @@ public:
         b.put_u64(static_cast<uint64_t>(bb_));
         b.put_u64(static_cast<uint64_t>(sb_));
         bv_.save(b);
+        pv_.save(b);
         root_.save(b);
-        child_.save(b);
-        start_.save(b);
-        rstart_.save(b);
+        nodes_.save(b);
         code_.save(b);
         cnt_.save(b);
     }
@@ -497,22 +561,132 @@ public:
         w.sb_ = static_cast<int>(sb);
         w.nblk_ = w.n_ == 0 ? 1 : ((w.n_ - 1) >> w.bb_) + 1;
         w.bv_ = BV::load(r);
+        w.pv_ = BitVector::load(r);
         w.root_ = PackedInts::load(r);
-        w.child_ = PackedInts::load(r);
-        w.start_ = PackedInts::load(r);
-        w.rstart_ = PackedInts::load(r);
+        w.nodes_ = NodeTable::load(r);
         w.code_ = PackedInts::load(r);
         w.cnt_ = PackedInts::load(r);
         const uint64_t rows = w.nblk_ << w.sb_;
         if (w.root_.size() != w.nblk_ || w.code_.size() != rows || w.cnt_.size() != rows + (uint64_t(1) << w.sb_) ||
-            w.start_.size() == 0 || w.rstart_.size() != w.start_.size() || w.child_.size() != 2 * (w.start_.size() - 1) ||
-            w.start_[w.start_.size() - 1] != w.bv_.size())
+            w.nodes_.size() == 0 || w.nodes_.field(w.nodes_.size() - 1) >> 1 != w.bv_.size())
             r.bad();
         return w;
     }
 
 private:
     static constexpr uint64_t kAll = uint64_t(1) << 6;  // code_ of a block's only symbol (no node)
+    /// Nodes RRR would shrink by less than this stay plain (BitVector: 1.125
+    /// bits per bit with its rank table, but ranked ~2x faster): on a BWT
+    /// these are the near-balanced top nodes of the block trees.
+    static constexpr double kPlainRatio = 0.75;
+
+    /// Estimated RRRVector bits for bits [a, b) of w: per 31-bit block its offset
+    /// bits and ~2.5 bits of class code, + 6.5% directory.
+    static double rrr_estimate(const uint64_t* w, uint64_t a, uint64_t b) {
+        const rrr_detail::Tables& t = rrr_detail::tables();
+        double bits = 0;
+        for (uint64_t p = a; p < b; p += rrr_detail::kB) {
+            const int len = static_cast<int>(std::min<uint64_t>(rrr_detail::kB, b - p));
+            const int k = popcnt64(rrr_detail::read_bits(w, p, len));
+            bits += (len == rrr_detail::kB ? t.len[k] : len) + 2.5;
+        }
+        return bits * 1.065;
+    }
+    /// Copies len bits from src at bit sp to dst at bit dp (dst zero there).
+    static void copy_bits(uint64_t* dst, uint64_t dp, const uint64_t* src, uint64_t sp, uint64_t len) {
+        for (uint64_t k = 0; k < len; k += 64) {
+            const int l = static_cast<int>(std::min<uint64_t>(64, len - k));
+            const uint64_t x = rrr_detail::read_bits(src, sp + k, l);
+            const uint64_t p = dp + k;
+            dst[p >> 6] |= x << (p & 63);
+            if ((p & 63) + l > 64) dst[(p >> 6) + 1] |= x >> (64 - (p & 63));
+        }
+    }
+
+    /// Ones before local position p (p <= the node's length) in node v's bits, and so on.
+    uint64_t node_rank1(uint64_t v, uint64_t p) const {
+        const uint64_t f = nodes_.field(v), x = (f >> 1) + p;
+        return ((f & 1) ? pv_.rank1(x) : bv_.rank1(x)) - nodes_.rstart(v);
+    }
+    uint64_t node_rank_access(uint64_t v, uint64_t p, int* bit) const {
+        const uint64_t f = nodes_.field(v), x = (f >> 1) + p;
+        return ((f & 1) ? pv_.rank_access(x, bit) : bv_.rank_access(x, bit)) - nodes_.rstart(v);
+    }
+    void node_rank_pair(uint64_t v, uint64_t p, uint64_t q, uint64_t* rp, uint64_t* rq) const {
+        const uint64_t f = nodes_.field(v), s = f >> 1, r0 = nodes_.rstart(v);
+        if (f & 1) pv_.rank_pair(s + p, s + q, rp, rq);
+        else bv_.rank_pair(s + p, s + q, rp, rq);
+        *rp -= r0;
+        *rq -= r0;
+    }
+
+    /// A leaf's node reference carries its symbol and the symbol's count before the block.
+    uint64_t sym_of(uint64_t ref) const { return (ref >> 1) & ((uint64_t(1) << sb_) - 1); }
+    uint64_t cnt_of(uint64_t ref) const { return ref >> (1 + sb_); }
+
+    /// One packed record per node: its first bit in its vector (<< 1 | plain)
+    /// and the ones before it there (ws bits each), its two children's
+    /// references (wc bits each), so a level of a descent reads one record
+    /// (one cache line, or two).
+    class NodeTable {
+    public:
+        NodeTable() = default;
+        /// start (fields as field() returns them), rstart: nn + 1 entries; child: 2 per entry (the last record's are unused).
+        NodeTable(const std::vector<uint64_t>& start, const std::vector<uint64_t>& rstart, const std::vector<uint64_t>& child,
+                  int ws, int wc)
+            : n_(start.size()), ws_(ws), wc_(wc) {
+            const uint64_t W = rec();
+            std::vector<uint64_t> words((n_ * W + 63) / 64 + 2, 0);
+            auto put = [&](uint64_t p, uint64_t x, int w) {
+                if (w < 64 && (x >> w)) throw std::invalid_argument("wavelet tree: node field too wide");
+                words[p >> 6] |= x << (p & 63);
+                if ((p & 63) + w > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
+            };
+            for (uint64_t v = 0; v < n_; ++v) {
+                put(v * W, start[v], ws_);
+                put(v * W + ws_, rstart[v], ws_);
+                put(v * W + 2 * ws_, child[2 * v], wc_);
+                put(v * W + 2 * ws_ + wc_, child[2 * v + 1], wc_);
+            }
+            words_ = Array<uint64_t>(std::move(words));
+        }
+        uint64_t size() const { return n_; }
+        /// The node's first bit, << 1 | 1 if its bits are in the plain vector.
+        uint64_t field(uint64_t v) const { return rrr_detail::read_bits_padded(words_.data(), v * rec(), ws_); }
+        uint64_t rstart(uint64_t v) const { return rrr_detail::read_bits_padded(words_.data(), v * rec() + ws_, ws_); }
+        uint64_t child(uint64_t v, uint64_t side) const {
+            return rrr_detail::read_bits_padded(words_.data(), v * rec() + 2 * ws_ + side * wc_, wc_);
+        }
+        void prefetch(uint64_t v) const {
+            const uint64_t p = v * rec();
+            __builtin_prefetch(words_.data() + (p >> 6));
+            __builtin_prefetch(words_.data() + ((p + rec() - 1) >> 6));
+        }
+        size_t bytes() const { return words_.size() * 8 + 24; }
+        void save(Blob& b) const {
+            b.put_u64(n_);
+            b.put_u64(static_cast<uint64_t>(ws_));
+            b.put_u64(static_cast<uint64_t>(wc_));
+            words_.save(b);
+        }
+        static NodeTable load(BlobReader& r) {
+            NodeTable t;
+            t.n_ = r.get_u64();
+            const uint64_t ws = r.get_u64(), wc = r.get_u64();
+            if (ws < 1 || ws > 63 || wc < 1 || wc > 63) r.bad();
+            t.ws_ = static_cast<int>(ws);
+            t.wc_ = static_cast<int>(wc);
+            t.words_ = Array<uint64_t>::load(r);
+            if (t.words_.size() != (t.n_ * t.rec() + 63) / 64 + 2) r.bad();
+            return t;
+        }
+
+    private:
+        uint64_t rec() const { return 2 * static_cast<uint64_t>(ws_ + wc_); }
+        uint64_t n_ = 0;
+        int ws_ = 1, wc_ = 1;
+        Array<uint64_t> words_;
+    };
 
     /// Huffman code of the symbols with freq > 0 (ties broken by id:
     /// deterministic), nodes numbered breadth-first from the root 0:
@@ -574,11 +748,11 @@ private:
         if (!L) return pc == kAll ? li : 0;
         uint64_t v = root_[b] >> 1;
         for (int d = L - 1; d >= 0; --d) {
-            const uint64_t r1 = bv_.rank1(start_[v] + li) - rstart_[v];
+            const uint64_t r1 = node_rank1(v, li);
             const int bit = (pc >> (6 + d)) & 1;
             li = bit ? r1 : li - r1;
             if (!li) return 0;
-            v = child_[2 * v + bit] >> 1;
+            v = nodes_.child(v, bit) >> 1;
         }
         return li;
     }
@@ -603,24 +777,22 @@ private:
     void block_distinct(uint64_t b, uint64_t li, uint64_t lj, F&& f) const {
         const uint64_t ref = root_[b];
         if (ref & 1) {
-            const uint64_t leaf = ref >> 1;
-            f(leaf & ((uint64_t(1) << sb_) - 1), cnt_[leaf] + li, cnt_[leaf] + lj);
+            f(sym_of(ref), cnt_of(ref) + li, cnt_of(ref) + lj);
             return;
         }
         distinct_rec(ref >> 1, li, lj, f);
     }
     template <class F>
     void distinct_rec(uint64_t v, uint64_t i, uint64_t j, F& f) const {
-        const uint64_t ai = bv_.rank1(start_[v] + i) - rstart_[v];
-        const uint64_t aj = bv_.rank1(start_[v] + j) - rstart_[v];
+        uint64_t ai, aj;
+        node_rank_pair(v, i, j, &ai, &aj);
         const uint64_t li = i - ai, lj = j - aj;
         for (int side = 0; side < 2; ++side) {
             const uint64_t x = side ? ai : li, y = side ? aj : lj;
             if (y <= x) continue;
-            const uint64_t ref = child_[2 * v + side];
+            const uint64_t ref = nodes_.child(v, side);
             if (ref & 1) {
-                const uint64_t leaf = ref >> 1;
-                f(leaf & ((uint64_t(1) << sb_) - 1), cnt_[leaf] + x, cnt_[leaf] + y);
+                f(sym_of(ref), cnt_of(ref) + x, cnt_of(ref) + y);
             } else {
                 distinct_rec(ref >> 1, x, y, f);
             }
@@ -629,10 +801,10 @@ private:
 
     uint64_t n_ = 0, sigma_ = 0, nblk_ = 1;
     int bb_ = 63, sb_ = 0;        // block = 2^bb_ symbols (63: one block); cnt_ / code_ rows of 2^sb_ >= sigma
-    BV bv_;
+    BV bv_;                       // the bits of the nodes RRR compresses well
+    BitVector pv_;                // the bits of the others (plain: cheaper to rank)
     PackedInts root_;             // per block: node reference of its root (a leaf when it holds one symbol)
-    PackedInts child_;            // 2 per node: node references
-    PackedInts start_, rstart_;   // per node (+ the end): first bit in bv_, and the ones before it
+    NodeTable nodes_;             // per node (+ the end): first bit in bv_, the ones before it, two node references
     PackedInts code_;             // per (block, symbol): (code << 6) | length; 0: absent; kAll: the only symbol
     PackedInts cnt_;              // per (block, symbol) + a final row: occurrences before the block
 };

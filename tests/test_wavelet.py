@@ -1,6 +1,7 @@
 """Huffman-shaped wavelet trees (csrc/wavelet.hpp) on plain and RRR bit vectors,
 one tree or one per block of 2^b symbols (ranks, pairs and ranges falling in
-one block, across blocks and on block boundaries): access, rank, rank pairs,
+one block, across blocks and on block boundaries), RRR trees with their
+near-incompressible nodes plain, all plain or none: access, rank, rank pairs,
 select and distinct-symbol enumeration vs naive."""
 
 from __future__ import annotations
@@ -22,9 +23,12 @@ def _sequences():
     yield "large", rng.zipf(1.3, 4000).clip(max=60000).astype(np.uint32), 60001
 
 
+@pytest.mark.parametrize("plain_ratio", [-1.0, 0.0, 100.0])  # rrr: default split, every node plain, none
 @pytest.mark.parametrize("block_bits", [0, 3, 6, 9])
 @pytest.mark.parametrize("kind", ["plain", "rrr"])
-def test_wavelet_against_naive(kind, block_bits):
+def test_wavelet_against_naive(kind, block_bits, plain_ratio):
+    if kind == "plain" and plain_ratio != -1.0:
+        pytest.skip("plain_ratio only splits RRR trees")
     rng = np.random.default_rng(9)
     for name, seq, sigma in _sequences():
         n = len(seq)
@@ -44,7 +48,7 @@ def test_wavelet_against_naive(kind, block_bits):
             gq = np.concatenate([gq, np.stack([edges, np.minimum(edges + rng.integers(1, 3 << block_bits, len(edges)), n)], axis=1),
                                  np.stack([np.maximum(edges - rng.integers(1, 3 << block_bits, len(edges)), 0), edges], axis=1)])
             gq = np.sort(gq, axis=1).astype(np.int64)
-        acc, accr, rk, r2, sel, dist = _core._fm_wavelet_check(seq, sigma, kind, block_bits, rq, sq, gq)
+        acc, accr, rk, r2, sel, dist = _core._fm_wavelet_check(seq, sigma, kind, block_bits, plain_ratio, rq, sq, gq)
         assert np.array_equal(acc, seq), name
         # access_rank: occurrences of seq[i] before i
         want_accr = np.array([np.count_nonzero(seq[:i] == seq[i]) for i in range(n)])
