@@ -1,8 +1,9 @@
 // bitvector.hpp — bit vectors with rank/select, plain and compressed.
 //
-//   BitVector     plain bits + one u64 absolute rank per 512-bit block (12.5%).
-//                 rank1 O(1) (one or two cache lines), select1/select0 by a
-//                 binary search over the block ranks, then in-word select.
+//   BitVector     plain bits + a u16 rank per 256-bit block, relative to a
+//                 u64 per 2^16 bits (6.35%). rank1 O(1) (the bits' cache
+//                 line, the u16, <= 3 whole-word popcounts), select1/select0
+//                 by a binary search over the block ranks, then in-word.
 //   RRRVector     compressed (Raman–Raman–Rao): 31-bit blocks stored as a
 //                 class (popcount) plus the block's offset among the
 //                 C(31, class) blocks of that class (ceil(log2 C(31, k))
@@ -181,15 +182,19 @@ public:
     BitVector(std::vector<uint64_t>&& words, uint64_t n) : n_(n) {
         if (n % 64) words[n / 64] &= (uint64_t(1) << (n % 64)) - 1;
         words.resize((n + 63) / 64 + 1, 0);  // one spare word: branch-free reads at n
-        std::vector<uint64_t> ranks(n / 512 + 2, 0);
+        const uint64_t nb = n / 256 + 2;      // 256-bit blocks (+ the end)
+        std::vector<uint64_t> big(nb / 256 + 1, 0);
+        std::vector<uint16_t> small(nb, 0);
         uint64_t acc = 0;
-        for (uint64_t b = 0; b < ranks.size(); ++b) {
-            ranks[b] = acc;
-            for (uint64_t w = b * 8; w < std::min<uint64_t>(b * 8 + 8, words.size()); ++w) acc += popcnt64(words[w]);
+        for (uint64_t b = 0; b < nb; ++b) {
+            if (b % 256 == 0) big[b / 256] = acc;
+            small[b] = static_cast<uint16_t>(acc - big[b / 256]);
+            for (uint64_t w = b * 4; w < std::min<uint64_t>(b * 4 + 4, words.size()); ++w) acc += popcnt64(words[w]);
         }
-        ones_ = ranks.back();
+        ones_ = big[(nb - 1) / 256] + small[nb - 1];
         bits_ = Array<uint64_t>(std::move(words));
-        ranks_ = Array<uint64_t>(std::move(ranks));
+        big_ = Array<uint64_t>(std::move(big));
+        small_ = Array<uint16_t>(std::move(small));
     }
 
     uint64_t size() const { return n_; }
@@ -197,11 +202,11 @@ public:
     const uint64_t* words() const { return bits_.data(); }
     bool operator[](uint64_t i) const { return (bits_[i >> 6] >> (i & 63)) & 1; }
 
-    /// Ones in [0, i), i <= size().
+    /// Ones in [0, i), i <= size(): two table reads, <= 3 whole words and a partial one.
     uint64_t rank1(uint64_t i) const {
-        const uint64_t b = i >> 9;
-        uint64_t r = ranks_[b];
-        const uint64_t w0 = b << 3, w = i >> 6;
+        const uint64_t b = i >> 8;
+        uint64_t r = block_rank(b);
+        const uint64_t w0 = b << 2, w = i >> 6;
         for (uint64_t k = w0; k < w; ++k) r += popcnt64(bits_[k]);
         const int sh = i & 63;
         if (sh) r += popcnt64(bits_[w] << (64 - sh));
@@ -209,38 +214,27 @@ public:
     }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
-    /// rank_pair of g pairs on their own vectors (same interface as RRRVector).
-    /// `early(a, ri, ri, rj, rj)` is called with the exact ranks (RRRVector
-    /// calls it early, with bounds).
-    template <class Early = NoEarly>
-    static void rank_pair_multi(const BitVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
-                                uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
-        for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
-        for (size_t a = 0; a < g; ++a) v[a]->rank_pair(i[a], j[a], &ri[a], &rj[a]);
-        for (size_t a = 0; a < g; ++a) early(a, ri[a], ri[a], rj[a], rj[a]);
-    }
-
     /// rank1(i) and bit i together (same interface as RRRVector).
     uint64_t rank_access(uint64_t i, int* bit) const {
         if (bit) *bit = (*this)[i];
         return rank1(i);
     }
     void prefetch(uint64_t i) const { __builtin_prefetch(bits_.data() + (i >> 6)); }
-    void prefetch_rank(uint64_t i) const { __builtin_prefetch(ranks_.data() + (i >> 9)); }
+    void prefetch_rank(uint64_t i) const { __builtin_prefetch(small_.data() + (i >> 8)); }
     static constexpr size_t kMaxBatch = 32;
     void rank_access_batch(const uint64_t* idx, size_t g, uint64_t* rank, int* bit) const {
         for (size_t a = 0; a < g; ++a) rank[a] = rank_access(idx[a], &bit[a]);
     }
 
-    /// Position of the k-th (0-based) one; k < ones().
+    /// Position of the k-th (0-based) one; k < ones(). Binary search over the blocks, then in-word.
     uint64_t select1(uint64_t k) const {
-        uint64_t lo = 0, hi = ranks_.size() - 1;  // last block with ranks_[b] <= k
+        uint64_t lo = 0, hi = small_.size() - 1;  // last block with block_rank(b) <= k
         while (hi - lo > 1) {
             uint64_t mid = (lo + hi) / 2;
-            if (ranks_[mid] <= k) lo = mid; else hi = mid;
+            if (block_rank(mid) <= k) lo = mid; else hi = mid;
         }
-        k -= ranks_[lo];
-        for (uint64_t w = lo * 8;; ++w) {
+        k -= block_rank(lo);
+        for (uint64_t w = lo * 4;; ++w) {
             int c = popcnt64(bits_[w]);
             if (k < static_cast<uint64_t>(c)) return w * 64 + select_in_word(bits_[w], static_cast<int>(k));
             k -= c;
@@ -248,39 +242,46 @@ public:
     }
     /// Position of the k-th (0-based) zero; k < size() - ones().
     uint64_t select0(uint64_t k) const {
-        uint64_t lo = 0, hi = ranks_.size() - 1;
+        uint64_t lo = 0, hi = small_.size() - 1;
         while (hi - lo > 1) {
             uint64_t mid = (lo + hi) / 2;
-            if (mid * 512 - ranks_[mid] <= k) lo = mid; else hi = mid;
+            if (mid * 256 - block_rank(mid) <= k) lo = mid; else hi = mid;
         }
-        k -= lo * 512 - ranks_[lo];
-        for (uint64_t w = lo * 8;; ++w) {
+        k -= lo * 256 - block_rank(lo);
+        for (uint64_t w = lo * 4;; ++w) {
             int c = 64 - popcnt64(bits_[w]);
             if (k < static_cast<uint64_t>(c)) return w * 64 + select_in_word(~bits_[w], static_cast<int>(k));
             k -= c;
         }
     }
 
-    size_t bytes() const { return (bits_.size() + ranks_.size()) * 8 + 16; }
+    size_t bytes() const { return (bits_.size() + big_.size()) * 8 + small_.size() * 2 + 16; }
     void save(Blob& b) const {
         b.put_u64(n_);
         b.put_u64(ones_);
         bits_.save(b);
-        ranks_.save(b);
+        big_.save(b);
+        small_.save(b);
     }
     static BitVector load(BlobReader& r) {
         BitVector v;
         v.n_ = r.get_u64();
         v.ones_ = r.get_u64();
         v.bits_ = Array<uint64_t>::load(r);
-        v.ranks_ = Array<uint64_t>::load(r);
-        if (v.bits_.size() != (v.n_ + 63) / 64 + 1 || v.ranks_.size() != v.n_ / 512 + 2) r.bad();
+        v.big_ = Array<uint64_t>::load(r);
+        v.small_ = Array<uint16_t>::load(r);
+        const uint64_t nb = v.n_ / 256 + 2;
+        if (v.bits_.size() != (v.n_ + 63) / 64 + 1 || v.small_.size() != nb || v.big_.size() != nb / 256 + 1) r.bad();
         return v;
     }
 
 private:
+    /// Ones before 256-bit block b.
+    uint64_t block_rank(uint64_t b) const { return big_[b >> 8] + small_[b]; }
     uint64_t n_ = 0, ones_ = 0;
-    Array<uint64_t> bits_, ranks_;
+    Array<uint64_t> bits_;
+    Array<uint64_t> big_;    // ones before each 2^16-bit superblock
+    Array<uint16_t> small_;  // ones before each 256-bit block, from its superblock's start
 };
 
 // ---------------------------------------------------------------- RRR

@@ -250,6 +250,7 @@ public:
     uint64_t sigma() const { return sigma_; }
     uint64_t blocks() const { return nblk_; }
     const BV& bits() const { return bv_; }
+    const BitVector& plain_bits() const { return pv_; }
 
     /// Occurrences of c in [0, i), i <= size(). O(len(code_b(c))) ranks.
     uint64_t rank(uint64_t c, uint64_t i) const {
@@ -575,8 +576,8 @@ public:
 
 private:
     static constexpr uint64_t kAll = uint64_t(1) << 6;  // code_ of a block's only symbol (no node)
-    /// Nodes RRR would shrink by less than this stay plain (BitVector: 1.125
-    /// bits per bit with its rank table, but ranked ~2x faster): on a BWT
+    /// Nodes RRR would shrink by less than this stay plain (BitVector: 1.064
+    /// bits per bit with its rank tables, but ranked ~2x faster): on a BWT
     /// these are the near-balanced top nodes of the block trees.
     static constexpr double kPlainRatio = 0.75;
 
