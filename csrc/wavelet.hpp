@@ -329,6 +329,7 @@ public:
                 return;
             }
             ds[nd] = Desc{&t, pc, t.root_[b] >> 1, li, lj, base, 0, oi, oj, L - 1};
+            t.nodes_.prefetch(ds[nd].v);
             act[na++] = nd++;
         };
         uint64_t xi[M], xj[M];  // the inputs (the outputs overwrite i, j)
@@ -362,6 +363,10 @@ public:
                 Desc& x = ds[act[q]];
                 const uint64_t f = x.t->nodes_.field(x.v);
                 x.s0 = f >> 1;
+                if (x.d > 0) {  // the code names the child: its record is read at the next level
+                    const uint64_t nx = x.t->nodes_.child(x.v, (x.pc >> (6 + x.d)) & 1);
+                    if (!(nx & 1)) x.t->nodes_.prefetch(nx >> 1);
+                }
                 if (f & 1) {
                     x.t->pv_.prefetch(x.s0 + x.li);
                     x.t->pv_.prefetch_rank(x.s0 + x.li);

@@ -141,7 +141,7 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--threads", type=int, default=0, metavar="N", help="threads for suffix-array construction (0: all)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.add_argument("--backend", choices=("sa", "fm"), default="sa",
-                   help="sa: suffix array + tokens (fastest); fm: compressed FM-index (~0.37x English text)")
+                   help="sa: suffix array + tokens (fastest); fm: compressed FM-index (~0.38x English text)")
     b.add_argument("--sa-sample", type=int, default=None, metavar="N",
                    help="fm: sample every N-th text position's SA entry (locate: < N steps; default 64)")
     b.add_argument("--isa-sample", type=int, default=None, metavar="N",
