@@ -23,12 +23,14 @@ def _sequences():
     yield "large", rng.zipf(1.3, 4000).clip(max=60000).astype(np.uint32), 60001
 
 
-@pytest.mark.parametrize("plain_ratio", [-1.0, 0.0, 100.0])  # rrr: default split, every node plain, none
 @pytest.mark.parametrize("block_bits", [0, 3, 6, 9])
-@pytest.mark.parametrize("kind", ["plain", "rrr"])
-def test_wavelet_against_naive(kind, block_bits, plain_ratio):
-    if kind == "plain" and plain_ratio != -1.0:
-        pytest.skip("plain_ratio only splits RRR trees")
+@pytest.mark.parametrize("kind, plain_ratio", [
+    ("plain", -1.0),
+    ("rrr", -1.0),   # the default split: incompressible nodes plain
+    ("rrr", 0.0),    # every node plain
+    ("rrr", 100.0),  # every node RRR
+])
+def test_wavelet_against_naive(kind, plain_ratio, block_bits):
     rng = np.random.default_rng(9)
     for name, seq, sigma in _sequences():
         n = len(seq)
