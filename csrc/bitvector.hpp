@@ -214,6 +214,16 @@ public:
     }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const { *ri = rank1(i); *rj = rank1(j); }
+    /// rank_pair of g pairs on their own vectors (same interface as RRRVector).
+    /// `early(a, ri, ri, rj, rj)` is called with the exact ranks (RRRVector
+    /// calls it early, with bounds).
+    template <class Early = NoEarly>
+    static void rank_pair_multi(const BitVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
+                                uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
+        for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
+        for (size_t a = 0; a < g; ++a) v[a]->rank_pair(i[a], j[a], &ri[a], &rj[a]);
+        for (size_t a = 0; a < g; ++a) early(a, ri[a], ri[a], rj[a], rj[a]);
+    }
     /// rank1(i) and bit i together (same interface as RRRVector).
     uint64_t rank_access(uint64_t i, int* bit) const {
         if (bit) *bit = (*this)[i];
@@ -399,6 +409,15 @@ inline uint64_t read_bits_padded(const uint64_t* w, uint64_t pos, int len) {
     return v & ((uint64_t(1) << len) - 1);
 }
 
+/// ORs the len low bits of v (len <= 64, v < 2^len) into w at bit pos (single-threaded writers).
+inline void or_bits(uint64_t* w, uint64_t pos, uint64_t v, int len) {
+    if (len == 0) return;
+    const uint64_t i = pos >> 6;
+    const int s = pos & 63;
+    w[i] |= v << s;
+    if (s + len > 64) w[i + 1] |= v >> (64 - s);
+}
+/// or_bits for writers sharing words.
 inline void or_bits_atomic(uint64_t* w, uint64_t pos, uint64_t v, int len) {
     if (len == 0) return;
     const uint64_t i = pos >> 6;
@@ -1014,10 +1033,8 @@ public:
     PackedInts(const std::vector<uint64_t>& v, int width) : n_(v.size()), w_(width) {
         std::vector<uint64_t> words((n_ * w_ + 63) / 64 + 1, 0);
         for (uint64_t i = 0; i < n_; ++i) {
-            const uint64_t p = i * w_, x = v[i];
-            if (w_ < 64 && (x >> w_)) throw std::invalid_argument("PackedInts: value too wide");
-            words[p >> 6] |= x << (p & 63);
-            if ((p & 63) + w_ > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
+            if (w_ < 64 && (v[i] >> w_)) throw std::invalid_argument("PackedInts: value too wide");
+            rrr_detail::or_bits(words.data(), i * w_, v[i], w_);
         }
         words_ = Array<uint64_t>(std::move(words));
     }

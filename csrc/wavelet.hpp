@@ -90,10 +90,21 @@ public:
             for (uint64_t x = 0; x < rows; ++x) freq[x] += f[x];
         // ---- one Huffman tree per block; global node ids block by block
         std::vector<uint64_t> code(rows, 0);  // (code << 6) | length; kAll: the block's only symbol
-        std::vector<uint64_t> root(nblk_), node0(nblk_ + 1, 0);
-        std::vector<int64_t> gch;            // 2 per node: global child id, or -1 - leaf
+        std::vector<uint64_t> node0(nblk_ + 1, 0);
+        std::vector<int64_t> root(nblk_);    // per block: its root's node id, or -1 - leaf (leaf = (b << sb) | c)
+        std::vector<int64_t> gch;            // 2 per node: the same for its children
         std::vector<uint64_t> nlen;          // bits per node
         int maxlen = 0;
+        // f(node, bit) for each node on the code path of row x = (b << sb) | c (its code has a length)
+        auto path = [&](uint64_t x, auto&& f) {
+            const uint64_t pc = code[x];
+            int64_t v = root[x >> sb_];
+            for (int d = static_cast<int>(pc & 63) - 1; d >= 0; --d) {
+                const uint64_t bit = (pc >> (6 + d)) & 1;
+                f(static_cast<uint64_t>(v), bit);
+                v = gch[2 * v + bit];
+            }
+        };
         for (uint64_t b = 0; b < nblk_; ++b) {
             node0[b] = nlen.size();
             const uint64_t* fb = freq.data() + (b << sb_);
@@ -104,11 +115,11 @@ public:
             const uint64_t ni = lch.size() / 2;
             if (ni == 0) {  // one symbol (or none): no node
                 const uint64_t c = only < 0 ? 0 : static_cast<uint64_t>(only);
-                root[b] = 2 * ((b << sb_) | c) + 1;
+                root[b] = -1 - static_cast<int64_t>((b << sb_) | c);
                 if (only >= 0) code[(b << sb_) | c] = kAll;
                 continue;
             }
-            root[b] = 2 * node0[b];
+            root[b] = static_cast<int64_t>(node0[b]);
             for (uint64_t x = 0; x < 2 * ni; ++x)
                 gch.push_back(lch[x] >= 0 ? static_cast<int64_t>(node0[b]) + lch[x] : -1 - static_cast<int64_t>((b << sb_) | static_cast<uint64_t>(-lch[x] - 1)));
             nlen.resize(node0[b] + ni, 0);
@@ -116,13 +127,7 @@ public:
                 if (!cl[c]) continue;
                 maxlen = std::max<int>(maxlen, cl[c]);
                 code[(b << sb_) | c] = (cd[c] << 6) | cl[c];
-                uint64_t v = node0[b];
-                for (int d = cl[c] - 1; d >= 0; --d) {  // node lengths: each symbol passes its path
-                    nlen[v] += fb[c];
-                    const int64_t nx = gch[2 * v + ((cd[c] >> d) & 1)];
-                    if (nx < 0) break;
-                    v = static_cast<uint64_t>(nx);
-                }
+                path((b << sb_) | c, [&](uint64_t v, uint64_t) { nlen[v] += fb[c]; });  // each symbol passes its path
             }
         }
         const uint64_t nn = nlen.size();
@@ -138,18 +143,8 @@ public:
                 std::vector<uint64_t> acc(start.begin(), start.end() - 1);
                 for (int t = 0; t < threads; ++t) {
                     cur[t] = acc;
-                    for (uint64_t x = 0; x < rows; ++x) {
-                        const uint64_t f = tf[t][x], pc = code[x];
-                        const int L = static_cast<int>(pc & 63);
-                        if (!f || !L) continue;
-                        uint64_t v = root[x >> sb_] >> 1;
-                        for (int d = L - 1; d >= 0; --d) {
-                            acc[v] += f;
-                            const int64_t nx = gch[2 * v + ((pc >> (6 + d)) & 1)];
-                            if (nx < 0) break;
-                            v = static_cast<uint64_t>(nx);
-                        }
-                    }
+                    for (uint64_t x = 0; x < rows; ++x)
+                        if (const uint64_t f = tf[t][x]) path(x, [&](uint64_t v, uint64_t) { acc[v] += f; });
                 }
             }
             uint64_t* W = words.data();
@@ -167,12 +162,7 @@ public:
                     while (j < end && s[j] == c) ++j;
                     const uint64_t R = j - i;
                     i = j;
-                    const uint64_t pc = code[(b << sb_) | c];
-                    const int L = static_cast<int>(pc & 63);
-                    if (!L) continue;
-                    uint64_t v = root[b] >> 1;
-                    for (int d = L - 1; d >= 0; --d) {
-                        const uint64_t bit = (pc >> (6 + d)) & 1;
+                    path((b << sb_) | c, [&](uint64_t v, uint64_t bit) {
                         const uint64_t bm = uint64_t(0) - bit;  // all ones for a 1 bit: no branch on the bit
                         const uint64_t p = pos[v];
                         pos[v] += R;
@@ -188,10 +178,7 @@ public:
                                 if (bit) W[w] = ~uint64_t(0);
                             if (bit && rem) buf[v] = (uint64_t(1) << rem) - 1;
                         }
-                        const int64_t nx = gch[2 * v + bit];
-                        if (nx < 0) break;
-                        v = static_cast<uint64_t>(nx);
-                    }
+                    });
                 }
                 for (uint64_t v = 0; v < nn; ++v)
                     if (buf[v]) __atomic_fetch_or(&W[(pos[v] - 1) >> 6], buf[v], __ATOMIC_RELAXED);
@@ -237,7 +224,7 @@ public:
             return (((cnt[leaf] << sb_) | (leaf & (sp - 1))) << 1) | 1;
         };
         std::vector<uint64_t> rootref(nblk_), ch(2 * nn + 2, 0);
-        for (uint64_t b = 0; b < nblk_; ++b) rootref[b] = (root[b] & 1) ? ref_of(-1 - static_cast<int64_t>(root[b] >> 1)) : root[b];
+        for (uint64_t b = 0; b < nblk_; ++b) rootref[b] = ref_of(root[b]);
         for (uint64_t x = 0; x < 2 * nn; ++x) ch[x] = ref_of(gch[x]);
         const int rw = 1 + std::max(wn, wl);
         root_ = PackedInts(rootref, rw);
@@ -248,9 +235,7 @@ public:
 
     uint64_t size() const { return n_; }
     uint64_t sigma() const { return sigma_; }
-    uint64_t blocks() const { return nblk_; }
     const BV& bits() const { return bv_; }
-    const BitVector& plain_bits() const { return pv_; }
 
     /// Occurrences of c in [0, i), i <= size(). O(len(code_b(c))) ranks.
     uint64_t rank(uint64_t c, uint64_t i) const {
@@ -260,43 +245,12 @@ public:
         return li == 0 ? base : base + local_rank(b, code_[k], li);
     }
 
-    /// rank(c, i) and rank(c, j) (i <= j): one descent when both fall in one block; stops when the range empties.
+    /// rank(c, i) and rank(c, j) (i <= j): one descent when both fall in one block (rank2_multi of one query).
     void rank2(uint64_t c, uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const {
-        if (c >= sigma_) { *ri = *rj = 0; return; }
-        const uint64_t b = i >> bb_;
-        if ((j >> bb_) != b || i == (b << bb_)) { *ri = rank(c, i); *rj = rank(c, j); return; }
-        const uint64_t k = (b << sb_) | c, base = cnt_[k], pc = code_[k];
-        i -= b << bb_;
-        j -= b << bb_;
-        const int L = static_cast<int>(pc & 63);
-        if (!L) {
-            const bool all = pc == kAll;
-            *ri = base + (all ? i : 0);
-            *rj = base + (all ? j : 0);
-            return;
-        }
-        uint64_t v = root_[b] >> 1;
-        for (int d = L - 1; d >= 0; --d) {
-            const int bit = (pc >> (6 + d)) & 1;
-            uint64_t a1, b1;
-            node_rank_pair(v, i, j, &a1, &b1);
-            i = bit ? a1 : i - a1;
-            j = bit ? b1 : j - b1;
-            if (j == i) {  // empty range: both ranks equal from here on; finish i alone
-                v = nodes_.child(v, bit) >> 1;
-                for (--d; d >= 0 && i; --d) {
-                    const uint64_t r1 = node_rank1(v, i);
-                    const int bb = (pc >> (6 + d)) & 1;
-                    i = bb ? r1 : i - r1;
-                    v = nodes_.child(v, bb) >> 1;
-                }
-                *ri = *rj = base + i;
-                return;
-            }
-            v = nodes_.child(v, bit) >> 1;
-        }
-        *ri = base + i;
-        *rj = base + j;
+        const HuffmanWaveletTree* w = this;
+        *ri = i;
+        *rj = j;
+        rank2_multi(&w, &c, ri, rj, 1, false);
     }
 
     /// rank2 of g queries on their own trees at once (w[a] may differ; g <= BV::kMaxBatch),
@@ -602,10 +556,7 @@ private:
     static void copy_bits(uint64_t* dst, uint64_t dp, const uint64_t* src, uint64_t sp, uint64_t len) {
         for (uint64_t k = 0; k < len; k += 64) {
             const int l = static_cast<int>(std::min<uint64_t>(64, len - k));
-            const uint64_t x = rrr_detail::read_bits(src, sp + k, l);
-            const uint64_t p = dp + k;
-            dst[p >> 6] |= x << (p & 63);
-            if ((p & 63) + l > 64) dst[(p >> 6) + 1] |= x >> (64 - (p & 63));
+            rrr_detail::or_bits(dst, dp + k, rrr_detail::read_bits(src, sp + k, l), l);
         }
     }
 
@@ -644,9 +595,8 @@ private:
             const uint64_t W = rec();
             std::vector<uint64_t> words((n_ * W + 63) / 64 + 2, 0);
             auto put = [&](uint64_t p, uint64_t x, int w) {
-                if (w < 64 && (x >> w)) throw std::invalid_argument("wavelet tree: node field too wide");
-                words[p >> 6] |= x << (p & 63);
-                if ((p & 63) + w > 64) words[(p >> 6) + 1] |= x >> (64 - (p & 63));
+                if (x >> w) throw std::invalid_argument("wavelet tree: node field too wide");
+                rrr_detail::or_bits(words.data(), p, x, w);
             };
             for (uint64_t v = 0; v < n_; ++v) {
                 put(v * W, start[v], ws_);

@@ -221,6 +221,17 @@ def test_cli_backend_fm(tmp_path):
     assert idx.count("hello") == 4
 
 
+@pytest.mark.parametrize("kw, msg", [({"sa_sample": 0}, "sa_sample"), ({"isa_sample": 0}, "isa_sample"),
+                                     ({"wt_block_bits": 63}, "wt_block_bits"), ({"wt_block_bits": -1}, "wt_block_bits")])
+def test_bad_fm_parameters(tmp_path, kw, msg):
+    """Bad FM parameters fail before any input is read, and leave no output."""
+    src = write_jsonl(str(tmp_path / "c.jsonl"), synthetic_records())
+    out = tmp_path / "idx"
+    with pytest.raises(ValueError, match=msg):
+        infinigram.build(src, str(out), progress=False, backend="fm", **kw)
+    assert not out.exists()
+
+
 def test_extraction_sampling_and_threads(tmp_path):
     """Long ranges (many LF walks in lock step, split over threads) for sampling
     rates where isa_sample is not a multiple of sa_sample (ISA samples name the
