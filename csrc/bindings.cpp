@@ -864,13 +864,41 @@ PYBIND11_MODULE(_core, m) {
                     for (uint64_t i = 0; i < n; ++i) acc.mutable_data()[i] = v[i];
                     for (uint64_t k = 0; k < ones; ++k) s1.mutable_data()[k] = v.select1(k);
                     for (uint64_t k = 0; k < n - ones; ++k) s0.mutable_data()[k] = v.select0(k);
-                    return py::make_tuple(rank, acc, s1, s0);
+                    // rank_access_batch: positions 0..n in a scrambled order, batches of 1..kMaxBatch
+                    // positions, each with one position past the end mixed in
+                    py::array_t<uint64_t> brank(n + 1);
+                    py::array_t<uint8_t> bacc(n);
+                    std::vector<uint64_t> perm(n + 1);
+                    for (uint64_t i = 0; i <= n; ++i) perm[i] = i;
+                    uint64_t st = 0x9E3779B97F4A7C15ULL;
+                    for (uint64_t i = n; i > 0; --i) {
+                        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+                        std::swap(perm[i], perm[(st >> 33) % (i + 1)]);
+                    }
+                    constexpr size_t M = std::remove_reference_t<decltype(v)>::kMaxBatch;
+                    for (uint64_t at = 0, round = 0; at <= n; ++round) {
+                        uint64_t idx[M], r[M];
+                        int bit[M];
+                        const size_t m = static_cast<size_t>(std::min<uint64_t>(round % M + 1, n + 1 - at));
+                        const bool past = (round & 1) && m < M;  // every other batch: one position past the end
+                        for (size_t q = 0; q < m; ++q) idx[q] = perm[at + q];
+                        if (past) idx[m] = n + 1 + (round & 7);
+                        v.rank_access_batch(idx, m + past, r, bit);
+                        if (past && r[m] != ones) throw std::logic_error("rank_access_batch past the end");
+                        for (size_t q = 0; q < m; ++q) {
+                            brank.mutable_data()[idx[q]] = r[q];
+                            if (idx[q] < n) bacc.mutable_data()[idx[q]] = static_cast<uint8_t>(bit[q]);
+                        }
+                        at += m;
+                    }
+                    return py::make_tuple(rank, acc, s1, s0, brank, bacc);
                 };
                 if (kind == "plain") return go(BitVector(words.data(), n));
                 if (kind == "rrr") return go(RRRVector(words.data(), n, 2));
                 throw std::invalid_argument("kind must be 'plain' or 'rrr'");
             },
-            py::arg("kind"), py::arg("bits"), "(rank1[0..n], bits, select1, select0) of a bit vector (tests).");
+            py::arg("kind"), py::arg("bits"),
+            "(rank1[0..n], bits, select1, select0, rank1[0..n] and bits by rank_access_batch) of a bit vector (tests).");
         m.def(
             "_fm_eliasfano_check",
             [](py::array_t<uint64_t, py::array::c_style | py::array::forcecast> vals, uint64_t u,

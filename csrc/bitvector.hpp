@@ -16,8 +16,12 @@
 //                 its bit positions in the offset and class streams (u16s
 //                 relative to a u64 triple per 64 superblocks). rank1/access
 //                 decode the class codes from the nearer end of the
-//                 superblock up to the block (several per table lookup), then
-//                 its offset. Batched ranks (rank_access_batch: one vector;
+//                 superblock up to the block, then its offset. The class walk
+//                 is branch-free for most blocks: a few lookups in a table
+//                 indexed by (context, classes still to pass, next 8 code
+//                 bits) that passes at most that many classes, then a loop
+//                 for what is left (rare). Batched ranks (rank_access_batch:
+//                 one vector, its walks in lock step across the positions;
 //                 rank_pair_multi: pairs on several vectors) stage the cache
 //                 misses of all their positions.
 //   PackedInts    fixed-width unsigned integers, w bits each (random access:
@@ -448,6 +452,9 @@ public:
     static constexpr int kHB = 64;       // superblocks per hyperblock
     static constexpr int kHalf = rrr_detail::kSB / 2;  // blocks [0, kHalf) of a full superblock are read forwards, the rest backwards
     static constexpr uint32_t kMask = (1u << kMaxCode) - 1;
+    static constexpr int kSkipW = 8;   // class-code bits per skip-table lookup
+    static constexpr int kSkipT = 4;   // skip-table lookups before the general loop
+    static constexpr uint32_t kSkipMask = (1u << kSkipW) - 1;
     static int ctx_of(int k) { return k == 0 ? 0 : (k == rrr_detail::kB ? 2 : 1); }
 
     RRRVector() = default;
@@ -620,16 +627,7 @@ public:
             nb += live & back;
         }
         const uint8_t* len = tables().len;
-        for (size_t q = 0; q < nf; ++q) {
-            const size_t a = order[q];
-            b[a] = block_fwd(sbs[a], js[a]);
-            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
-        }
-        for (size_t q = 0; q < nb; ++q) {
-            const size_t a = order[kMaxBatch - 1 - q];
-            b[a] = block_back(sbs[a], js[a]);
-            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
-        }
+        blocks_lanes(sbs, js, order, nf, nb, b);
         int k[kMaxBatch];
         uint64_t off[kMaxBatch], in[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
@@ -756,13 +754,14 @@ private:
             ctx = static_cast<int>(e >> 28);
             return static_cast<int>((e >> 8) & 1023);
         }
-        /// Passes `cnt` blocks (adds their ones and offset bits), several classes per table lookup.
+        /// Passes `cnt` blocks (adds their ones and offset bits): kSkipT
+        /// branch-free skip-table rounds, then several classes per lookup.
         void skip(const RRRVector& v, int cnt) {
-            if (cnt <= 0) return;
             const uint32_t* multi = v.multif_.data();
             const uint64_t* cw = v.cls_.data();
             uint64_t cp = cpos, buf = peek(cw, cp), rr = r, pp = pos;
             int have = 57, cx = ctx;
+            for (int t = 0; t < kSkipT; ++t) v.skip_round_fwd(buf, have, cp, rr, pp, cx, cnt);
             while (cnt > 0) {
                 if (have < kMaxCode) { buf = peek(cw, cp); have = 57; }
                 uint32_t e = multi[cx * (1 << kMaxCode) + (buf & kMask)];
@@ -791,13 +790,13 @@ private:
             ctx = static_cast<int>(e >> 28);
             return static_cast<int>((e >> 8) & 1023);
         }
-        /// Passes `cnt` blocks backwards (subtracts their ones and offset bits).
+        /// Passes `cnt` blocks backwards (subtracts their ones and offset bits), as Cursor::skip.
         void skip(const RRRVector& v, int cnt) {
-            if (cnt <= 0) return;
             const uint32_t* multi = v.multib_.data();
             const uint64_t* cw = v.cls_.data();
             uint64_t ce = cend, buf = peek_back(cw, ce), rr = r, pp = pos;
             int have = 57, cx = ctx;
+            for (int t = 0; t < kSkipT; ++t) v.skip_round_back(buf, have, ce, rr, pp, cx, cnt);
             while (cnt > 0) {
                 if (have < kMaxCode) { buf = peek_back(cw, ce); have = 57; }
                 const uint32_t idx = static_cast<uint32_t>(buf >> (have - kMaxCode)) & kMask;
@@ -815,6 +814,78 @@ private:
             r = rr; pos = pp; cend = ce; ctx = cx;
         }
     };
+    /// One skip-table round of a forward walk: passes min(cnt, the classes
+    /// whose codes fit in the next kSkipW bits of buf) blocks; no branch.
+    /// State as in Cursor, buf holding the stream from bit cp (have bits).
+    void skip_round_fwd(uint64_t& buf, int& have, uint64_t& cp, uint64_t& r, uint64_t& pos, int& cx, int& cnt) const {
+        const uint32_t lim = static_cast<uint32_t>(cnt < 15 ? cnt : 15);
+        const uint32_t e = skipf_[((static_cast<uint32_t>(cx) * 16 + lim) << kSkipW) | static_cast<uint32_t>(buf & kSkipMask)];
+        const int l = e & 15;
+        buf >>= l;
+        have -= l;
+        cp += l;
+        r += (e >> 8) & 1023;
+        pos += (e >> 18) & 1023;
+        cx = static_cast<int>(e >> 28);
+        cnt -= static_cast<int>((e >> 4) & 15);
+    }
+    /// The same backwards: buf holds the have bits below bit ce, the nearest at bit have - 1.
+    void skip_round_back(uint64_t buf, int& have, uint64_t& ce, uint64_t& r, uint64_t& pos, int& cx, int& cnt) const {
+        const uint32_t lim = static_cast<uint32_t>(cnt < 15 ? cnt : 15);
+        const uint32_t x = static_cast<uint32_t>(buf >> (have - kSkipW)) & kSkipMask;
+        const uint32_t e = skipb_[((static_cast<uint32_t>(cx) * 16 + lim) << kSkipW) | x];
+        const int l = e & 15;
+        have -= l;
+        ce -= l;
+        r -= (e >> 8) & 1023;
+        pos -= (e >> 18) & 1023;
+        cx = static_cast<int>(e >> 28);
+        cnt -= static_cast<int>((e >> 4) & 15);
+    }
+    /// Blocks js[a] of superblocks sbs[a] for the nf forward walks order[0,
+    /// nf) and the nb backward ones order[kMaxBatch - nb, kMaxBatch), into
+    /// b[a]: the skip rounds run in lock step across the walks (independent
+    /// loads, no loop exits to mispredict), a walk with blocks left finishes
+    /// in Cursor::skip (rare). Prefetches each block's offset.
+    void blocks_lanes(const uint64_t* sbs, const int* js, const uint8_t* order, size_t nf, size_t nb, Block* b) const {
+        constexpr size_t M = kMaxBatch;
+        const uint64_t* cw = cls_.data();
+        const uint8_t* len = rrr_detail::tables().len;
+        uint64_t buf[M], cp[M], rr[M], pp[M];
+        int cx[M], cnt[M], have[M];
+        for (size_t q = 0; q < nf; ++q) {
+            const Cursor c = cursor(sbs[order[q]]);
+            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = js[order[q]];
+            buf[q] = peek(cw, c.cpos);
+            have[q] = 57;
+        }
+        for (int t = 0; t < kSkipT; ++t)
+            for (size_t q = 0; q < nf; ++q) skip_round_fwd(buf[q], have[q], cp[q], rr[q], pp[q], cx[q], cnt[q]);
+        for (size_t q = 0; q < nf; ++q) {
+            Cursor c{rr[q], pp[q], cp[q], cx[q]};
+            if (__builtin_expect(cnt[q] > 0, 0)) c.skip(*this, cnt[q]);
+            const size_t a = order[q];
+            b[a] = Block{c.r, c.pos, c.next_class(*this)};
+            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
+        }
+        for (size_t q = 0; q < nb; ++q) {
+            const size_t a = order[M - 1 - q];
+            const BackCursor c = back_cursor(sbs[a] + 1);
+            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cend; cx[q] = c.ctx; cnt[q] = rrr_detail::kSB - 1 - js[a];
+            buf[q] = peek_back(cw, c.cend);
+            have[q] = 57;
+        }
+        for (int t = 0; t < kSkipT; ++t)
+            for (size_t q = 0; q < nb; ++q) skip_round_back(buf[q], have[q], cp[q], rr[q], pp[q], cx[q], cnt[q]);
+        for (size_t q = 0; q < nb; ++q) {
+            BackCursor c{rr[q], pp[q], cp[q], cx[q]};
+            if (__builtin_expect(cnt[q] > 0, 0)) c.skip(*this, cnt[q]);
+            const int k = c.prev_class(*this);
+            const size_t a = order[M - 1 - q];
+            b[a] = Block{c.r - k, c.pos - len[k], k};
+            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
+        }
+    }
     Cursor cursor(uint64_t sb) const {
         const uint64_t* h = hyper_.data() + 3 * (sb / kHB);
         const uint16_t* d = dir_.data() + 3 * sb;
@@ -1003,6 +1074,30 @@ private:
                     (dir == 0 ? multif_ : multib_)[(size_t(c) << kMaxCode) + x] =
                         uint32_t(used) | (uint32_t(ns) << 4) | (ones << 8) | (ob << 18) | (uint32_t(cx) << 28);
                 }
+        // skip-table entries, same layout: at most `lim` (< 16) classes whose
+        // codes fit in the kSkipW bits x (none for lim = 0: the context stays)
+        skipf_.assign(size_t(kCtx) * 16 << kSkipW, 0);
+        skipb_.assign(size_t(kCtx) * 16 << kSkipW, 0);
+        for (int dir = 0; dir < 2; ++dir)
+            for (int c = 0; c < kCtx; ++c)
+                for (int lim = 0; lim < 16; ++lim)
+                    for (uint32_t x = 0; x < (1u << kSkipW); ++x) {
+                        int used = 0, ns = 0, cx = c;
+                        uint32_t ones = 0, ob = 0;
+                        while (ns < lim) {  // x aligned as the kMaxCode-bit windows of dec_ / decb_
+                            const uint32_t w = dir == 0 ? (x >> used) & kMask : ((x << (kMaxCode - kSkipW)) << used) & kMask;
+                            const uint32_t d = (dir == 0 ? dec_ : decb_)[(size_t(cx) << kMaxCode) + w];
+                            const int l = d & 15, k = (d >> 8) & 1023;
+                            if (used + l > kSkipW) break;
+                            used += l;
+                            ++ns;
+                            ones += k;
+                            ob += olen[k];
+                            cx = ctx_of(k);
+                        }
+                        (dir == 0 ? skipf_ : skipb_)[((size_t(c) * 16 + lim) << kSkipW) + x] =
+                            uint32_t(used) | (uint32_t(ns) << 4) | (ones << 8) | (ob << 18) | (uint32_t(cx) << 28);
+                    }
     }
     uint64_t select_impl(uint64_t k, bool one) const {
         uint64_t lo = 0, hi = n_;  // smallest i with rank(i + 1) > k
@@ -1022,6 +1117,7 @@ private:
     std::vector<uint64_t> codef_, codeb_;   // per (context, class): forward (bit-reversed) and backward codes
     std::vector<uint32_t> dec_, decb_;      // per context, 2^kMaxCode entries: one class, in the layout of multif_
     std::vector<uint32_t> multif_, multib_; // per context, 2^kMaxCode entries: all classes whose codes fit
+    std::vector<uint32_t> skipf_, skipb_;   // per (context, limit < 16), 2^kSkipW entries: at most limit classes
 };
 
 // ---------------------------------------------------------------- packed

@@ -37,11 +37,13 @@ def _patterns():
 @pytest.mark.parametrize("kind", ["plain", "rrr"])
 def test_rank_select_access(kind):
     for name, bits in _patterns():
-        rank, acc, s1, s0 = _core._fm_bitvector_check(kind, bits)
+        rank, acc, s1, s0, brank, bacc = _core._fm_bitvector_check(kind, bits)
         n = len(bits)
         want_rank = np.concatenate([[0], np.cumsum(bits, dtype=np.int64)])
         assert np.array_equal(rank, want_rank), name
         assert np.array_equal(acc, bits), name
+        assert np.array_equal(brank, want_rank), name  # batched: lock-step walks, skip tables
+        assert np.array_equal(bacc, bits), name
         assert np.array_equal(s1, np.flatnonzero(bits)), name
         assert np.array_equal(s0, np.flatnonzero(bits == 0)), name
         assert len(rank) == n + 1
