@@ -617,17 +617,20 @@ public:
         }
         uint8_t order[kMaxBatch];  // positions walking forwards first, then backwards: fewer mispredicted branches
         size_t nf = 0, nb = 0;
+        Cursor cur[kMaxBatch];  // each walk's start: its superblock's entry (forwards) or the next one's (backwards)
+        int cnt[kMaxBatch];     // and the blocks it passes
         for (size_t a = 0; a < g; ++a) {  // prefetch the class codes from the nearer end
             const bool back = js[a] >= kHalf && full(sbs[a]);
-            const uint64_t cp = cursor(back ? sbs[a] + 1 : sbs[a]).cpos - (back ? 1 : 0);
-            __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
+            cur[a] = cursor(back ? sbs[a] + 1 : sbs[a]);
+            cnt[a] = back ? kSB - 1 - js[a] : js[a];
+            __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + ((cur[a].cpos - back) >> 3));
             const bool live = idx[a] < n_;
             order[back ? kMaxBatch - 1 - nb : nf] = static_cast<uint8_t>(a);
             nf += live & !back;
             nb += live & back;
         }
         const uint8_t* len = tables().len;
-        blocks_lanes(sbs, js, order, nf, nb, b);
+        blocks_lanes(cur, cnt, order, nf, nb, b);
         int k[kMaxBatch];
         uint64_t off[kMaxBatch], in[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
@@ -842,20 +845,21 @@ private:
         cx = static_cast<int>(e >> 28);
         cnt -= static_cast<int>((e >> 4) & 15);
     }
-    /// Blocks js[a] of superblocks sbs[a] for the nf forward walks order[0,
-    /// nf) and the nb backward ones order[kMaxBatch - nb, kMaxBatch), into
-    /// b[a]: the skip rounds run in lock step across the walks (independent
-    /// loads, no loop exits to mispredict), a walk with blocks left finishes
-    /// in Cursor::skip (rare). Prefetches each block's offset.
-    void blocks_lanes(const uint64_t* sbs, const int* js, const uint8_t* order, size_t nf, size_t nb, Block* b) const {
+    /// The blocks of nf forward walks order[0, nf) and nb backward ones
+    /// order[kMaxBatch - nb, kMaxBatch), into b[a]: walk a starts at cur[a]
+    /// (a superblock's entry; backwards, the entry of the superblock after)
+    /// and passes cnt[a] blocks. The skip rounds run in lock step across the
+    /// walks (independent loads, no loop exits to mispredict); a walk with
+    /// blocks left finishes in Cursor::skip (rare). Prefetches each block's offset.
+    void blocks_lanes(const Cursor* cur, const int* ncnt, const uint8_t* order, size_t nf, size_t nb, Block* b) const {
         constexpr size_t M = kMaxBatch;
         const uint64_t* cw = cls_.data();
         const uint8_t* len = rrr_detail::tables().len;
         uint64_t buf[M], cp[M], rr[M], pp[M];
         int cx[M], cnt[M], have[M];
         for (size_t q = 0; q < nf; ++q) {
-            const Cursor c = cursor(sbs[order[q]]);
-            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = js[order[q]];
+            const Cursor& c = cur[order[q]];
+            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = ncnt[order[q]];
             buf[q] = peek(cw, c.cpos);
             have[q] = 57;
         }
@@ -869,10 +873,9 @@ private:
             __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
         for (size_t q = 0; q < nb; ++q) {
-            const size_t a = order[M - 1 - q];
-            const BackCursor c = back_cursor(sbs[a] + 1);
-            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cend; cx[q] = c.ctx; cnt[q] = rrr_detail::kSB - 1 - js[a];
-            buf[q] = peek_back(cw, c.cend);
+            const Cursor& c = cur[order[M - 1 - q]];
+            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = ncnt[order[M - 1 - q]];
+            buf[q] = peek_back(cw, c.cpos);
             have[q] = 57;
         }
         for (int t = 0; t < kSkipT; ++t)
