@@ -9,21 +9,17 @@
 //                 C(31, class) blocks of that class (ceil(log2 C(31, k))
 //                 bits; none for k = 0 or 31), split-coded so that one
 //                 division and two table lookups decode a block (no loop
-//                 over bit positions). Classes are Huffman-coded (length
-//                 <= 11, canonical) with a neighbour block's class as context
-//                 (all zeros / mixed / all ones). 24 blocks form a superblock;
-//                 a directory gives, per superblock, the ones before it and
-//                 its bit positions in the offset and class streams (u16s
-//                 relative to a u64 triple per 64 superblocks). rank1/access
-//                 decode the class codes from the nearer end of the
-//                 superblock up to the block, then its offset. The class walk
-//                 is branch-free for most blocks: a few lookups in a table
-//                 indexed by (context, classes still to pass, next 8 code
-//                 bits) that passes at most that many classes, then a loop
-//                 for what is left (rare). Batched ranks (rank_access_batch:
-//                 one vector, its walks in lock step across the positions;
-//                 rank_pair_multi: pairs on several vectors) stage the cache
-//                 misses of all their positions.
+//                 over bit positions). 24 blocks form a superblock, one
+//                 20-byte record: the 24 classes in 5 bits each and the ones
+//                 and offset bits before it (u16s relative to u64s per 64
+//                 superblocks). rank1/access read the record (one cache line
+//                 mostly), zero the classes from their block on and sum the
+//                 ones and offset lengths of the rest with 12 independent
+//                 lookups in a 4 KB table of class pairs — no walk, no
+//                 branch — then decode the block's offset. Batched ranks
+//                 (rank_access_batch: one vector; rank_pair_multi: pairs on
+//                 several vectors) stage the cache misses of all their
+//                 positions.
 //   PackedInts    fixed-width unsigned integers, w bits each (random access:
 //                 one or two words).
 //   EliasFano     a sorted set of m integers in [0, u): 2 + log2(u/m) bits per
@@ -442,135 +438,92 @@ inline uint64_t get_block(const uint64_t* w, uint64_t nwords, uint64_t pos) {
 
 }  // namespace rrr_detail
 
-/// RRR-compressed bit vector: 31-bit blocks (split-coded offsets); classes Huffman-coded by context;
-/// two-level directory (absolute u64s per 64 superblocks, u16 offsets per
-/// superblock); a block is reached from the nearer end of its superblock.
+/// RRR-compressed bit vector: 31-bit blocks, each a 5-bit class (its
+/// popcount) and its offset among the blocks of that class (split-coded,
+/// rrr_detail::encode). 24 blocks form a superblock, stored as one 20-byte
+/// record: the classes of blocks 0..11 and 12..23 as two 60-bit fields and
+/// the ones before the superblock and its offsets' position, u16s relative to
+/// u64s per 64 superblocks. A rank reads that record (one cache line mostly),
+/// masks the classes of the blocks after its own to class 0 and sums the
+/// ones and offset lengths of the others with 12 independent lookups in a
+/// 4 KB table of class pairs (no walk, no branch), then decodes its block.
 class RRRVector {
 public:
-    static constexpr int kCtx = 3;       // class context: a neighbour block's class (0: all zeros, 2: all ones, 1: mixed)
-    static constexpr int kMaxCode = 11;  // class codes are at most this long (decode tables of 2^kMaxCode)
-    static constexpr int kHB = 64;       // superblocks per hyperblock
-    static constexpr int kHalf = rrr_detail::kSB / 2;  // blocks [0, kHalf) of a full superblock are read forwards, the rest backwards
-    static constexpr uint32_t kMask = (1u << kMaxCode) - 1;
-    static constexpr int kSkipW = 8;   // class-code bits per skip-table lookup
-    static constexpr int kSkipT = 4;   // skip-table lookups before the general loop
-    static constexpr uint32_t kSkipMask = (1u << kSkipW) - 1;
-    static int ctx_of(int k) { return k == 0 ? 0 : (k == rrr_detail::kB ? 2 : 1); }
+    static constexpr int kHB = 64;        // superblocks per hyperblock
+    static constexpr int kRec = 20;       // bytes per superblock record
+    static constexpr uint64_t kField = (uint64_t(1) << 60) - 1;
 
     RRRVector() = default;
 
-    /// Compresses n bits of `words` (plain, LSB first) on `threads` threads.
+    /// Compresses n bits of `words` (plain, LSB first) on `threads` threads. O(n).
     RRRVector(const uint64_t* words, uint64_t n, int threads = 1) : n_(n) {
         using namespace rrr_detail;
         const Tables& t = tables();
         const uint64_t nwords = (n + 63) / 64;
         nblocks_ = (n + kB - 1) / kB;
-        const uint64_t nsb = nblocks_ / kSB + 1;  // + 1: a final entry (rank/pointers at the end)
-        const uint64_t nhb = (nsb + kHB - 1) / kHB;
-        threads = std::max(1, std::min<int>(threads, static_cast<int>(nsb / 64 + 1)));
+        nsb_ = (nblocks_ + kSB - 1) / kSB;
+        const uint64_t nhb = nsb_ / kHB + 1;
+        threads = std::max(1, std::min<int>(threads, static_cast<int>(nsb_ / 64 + 1)));
         auto par = [&](auto&& body) {
             std::vector<std::thread> pool;
             for (int th = 1; th < threads; ++th) pool.emplace_back(body, th);
             body(0);
             for (auto& x : pool) x.join();
         };
-        std::vector<uint8_t> cls(nblocks_);
-        // context of block j of superblock sb: forward part, the previous block's class; backward part, the next one's
-        auto ctx_at = [&](uint64_t sb, int j) -> int {
-            const uint64_t blk = sb * kSB + j;
-            if (!full(sb) || j < kHalf) return j == 0 ? 1 : ctx_of(cls[blk - 1]);
-            return j == kSB - 1 ? 1 : ctx_of(cls[blk + 1]);
-        };
-        // pass 1: classes; pass 2: per-context class histograms
+        std::vector<uint8_t> cls(nsb_ * kSB, 0);
+        std::vector<uint64_t> sb_ones(nsb_, 0), sb_obits(nsb_, 0);
         par([&](int th) {
-            for (uint64_t b = nblocks_ * th / threads; b < nblocks_ * (th + 1) / threads; ++b)
-                cls[b] = static_cast<uint8_t>(popcnt64(get_block(words, nwords, b * kB)));
-        });
-        std::vector<std::vector<uint64_t>> hist(threads, std::vector<uint64_t>(kCtx * 64, 0));
-        par([&](int th) {
-            auto& h = hist[th];
-            for (uint64_t sb = nsb * th / threads; sb < nsb * (th + 1) / threads; ++sb)
-                for (int j = 0; j < kSB && sb * kSB + j < nblocks_; ++j) ++h[ctx_at(sb, j) * 64 + cls[sb * kSB + j]];
-        });
-        std::vector<uint64_t> freq(kCtx * 64, 0);
-        for (auto& h : hist)
-            for (size_t x = 0; x < freq.size(); ++x) freq[x] += h[x];
-        std::vector<uint8_t> lens(kCtx * 64, 0);
-        for (int c = 0; c < kCtx; ++c) code_lengths(freq.data() + 64 * c, lens.data() + 64 * c);
-        clen_ = Array<uint8_t>(std::move(lens));
-        make_codes();
-        // pass 3: per-superblock ones, offset bits, class-code bits
-        std::vector<uint64_t> sb_ones(nsb, 0), sb_obits(nsb, 0), sb_cbits(nsb, 0);
-        par([&](int th) {
-            for (uint64_t sb = nsb * th / threads; sb < nsb * (th + 1) / threads; ++sb) {
-                uint64_t ones = 0, ob = 0, cb = 0;
+            for (uint64_t sb = nsb_ * th / threads; sb < nsb_ * (th + 1) / threads; ++sb) {
+                uint64_t ones = 0, ob = 0;
                 for (int j = 0; j < kSB && sb * kSB + j < nblocks_; ++j) {
-                    const int k = cls[sb * kSB + j];
+                    const uint64_t b = sb * kSB + j;
+                    const int k = popcnt64(get_block(words, nwords, b * kB));
+                    cls[b] = static_cast<uint8_t>(k);
                     ones += k;
                     ob += t.len[k];
-                    cb += clen_[ctx_at(sb, j) * 64 + k];
                 }
                 sb_ones[sb] = ones;
                 sb_obits[sb] = ob;
-                sb_cbits[sb] = cb;
             }
         });
-        std::vector<uint64_t> hyper(nhb * 3, 0);
-        std::vector<uint16_t> dir(nsb * 3, 0);
-        std::vector<uint64_t> sb_opos(nsb), sb_cpos(nsb);
-        uint64_t po = 0, pb = 0, pc = 0;
-        for (uint64_t sb = 0; sb < nsb; ++sb) {
+        std::vector<uint64_t> hyper(2 * nhb, 0), sb_opos(nsb_ + 1);
+        std::vector<uint8_t> rec(nsb_ * kRec + 8, 0);  // + 8: whole-word reads of the last record
+        uint64_t po = 0, pb = 0;
+        for (uint64_t sb = 0; sb <= nsb_; ++sb) {
             const uint64_t h = sb / kHB;
-            if (sb % kHB == 0) { hyper[3 * h] = po; hyper[3 * h + 1] = pb; hyper[3 * h + 2] = pc; }
-            dir[3 * sb] = static_cast<uint16_t>(po - hyper[3 * h]);
-            dir[3 * sb + 1] = static_cast<uint16_t>(pb - hyper[3 * h + 1]);
-            dir[3 * sb + 2] = static_cast<uint16_t>(pc - hyper[3 * h + 2]);
+            if (sb % kHB == 0) { hyper[2 * h] = po; hyper[2 * h + 1] = pb; }
+            if (sb == nsb_) break;
+            const uint32_t d = static_cast<uint32_t>(po - hyper[2 * h]) | (static_cast<uint32_t>(pb - hyper[2 * h + 1]) << 16);
+            uint64_t w[2] = {0, 0};
+            for (int j = 0; j < kSB; ++j) w[j / 12] |= uint64_t(cls[sb * kSB + j]) << (5 * (j % 12));
+            std::memcpy(rec.data() + sb * kRec, w, 16);
+            std::memcpy(rec.data() + sb * kRec + 16, &d, 4);
             sb_opos[sb] = pb;
-            sb_cpos[sb] = pc;
             po += sb_ones[sb];
             pb += sb_obits[sb];
-            pc += sb_cbits[sb];
         }
         ones_ = po;
-        std::vector<uint64_t> offs(pb / 64 + 2, 0), cstream(pc / 64 + 2, 0);
-        // pass 4: offsets (block order) and class codes (forward part from the start of the
-        // superblock's region, backward part from its end down, MSB-first)
+        std::vector<uint64_t> offs(pb / 64 + 2, 0);
         par([&](int th) {
-            for (uint64_t sb = nsb * th / threads; sb < nsb * (th + 1) / threads; ++sb) {
-                uint64_t pos = sb_opos[sb], cpos = sb_cpos[sb], cend = sb_cpos[sb] + sb_cbits[sb];
-                const int fwd = full(sb) ? kHalf : kSB;
-                for (int j = 0; j < kSB; ++j) {
+            for (uint64_t sb = nsb_ * th / threads; sb < nsb_ * (th + 1) / threads; ++sb) {
+                uint64_t pos = sb_opos[sb];
+                for (int j = 0; j < kSB && sb * kSB + j < nblocks_; ++j) {
                     const uint64_t blk = sb * kSB + j;
-                    if (blk >= nblocks_) break;
-                    const int k = cls[blk];
-                    const int len = t.len[k];
+                    const int len = t.len[cls[blk]];
                     if (len) or_bits_atomic(offs.data(), pos, encode(get_block(words, nwords, blk * kB)), len);
                     pos += len;
-                    if (j < fwd) {
-                        const int cl = clen_[ctx_at(sb, j) * 64 + k];
-                        or_bits_atomic(cstream.data(), cpos, codef_[ctx_at(sb, j) * 64 + k], cl);
-                        cpos += cl;
-                    }
-                }
-                if (fwd == kSB) continue;
-                for (int j = kSB - 1; j >= kHalf; --j) {
-                    const int k = cls[sb * kSB + j], cx = ctx_at(sb, j);
-                    const int cl = clen_[cx * 64 + k];
-                    cend -= cl;
-                    or_bits_atomic(cstream.data(), cend, codeb_[cx * 64 + k], cl);
                 }
             }
         });
         hyper_ = Array<uint64_t>(std::move(hyper));
-        dir_ = Array<uint16_t>(std::move(dir));
-        cls_ = Array<uint64_t>(std::move(cstream));
+        rec_ = Array<uint8_t>(std::move(rec));
         offs_ = Array<uint64_t>(std::move(offs));
     }
 
     uint64_t size() const { return n_; }
     uint64_t ones() const { return ones_; }
 
-    /// Ones in [0, i), i <= size().
+    /// Ones in [0, i), i <= size(). O(1): one record, 12 table lookups, one block decode.
     uint64_t rank1(uint64_t i) const { return rank_access(i, nullptr); }
     uint64_t rank0(uint64_t i) const { return i - rank1(i); }
     bool operator[](uint64_t i) const {
@@ -578,118 +531,76 @@ public:
         rank_access(i, &b);
         return b;
     }
-    /// rank1(i), and bit i in *bit (i < size() for the bit).
+    /// rank1(i), and bit i in *bit (i < size() for the bit; past the end: ones(), bit 0).
     uint64_t rank_access(uint64_t i, int* bit) const {
-        using namespace rrr_detail;
         if (i >= n_) { if (bit) *bit = 0; return ones_; }
-        const uint64_t sb = i / kSBBits;
-        const uint64_t in = i - sb * kSBBits;
-        const int j = static_cast<int>(in / kB);
-        const Block b = block(sb, j);
-        const uint64_t off = read_bits_padded(offs_.data(), b.pos, tables().len[b.k]);
-        return b.r + rank_in_block(b.k, off, static_cast<int>(in - uint64_t(j) * kB), bit);
+        const Block b = block_of(i);
+        return b.r + rrr_detail::rank_in_block(b.k, offset(b), b.x, bit);
     }
-    /// Prefetches the directory entries of the superblock holding bit i
-    /// (and the next one's, which backward walks read).
+    /// Prefetches the record of the superblock holding bit i.
     void prefetch(uint64_t i) const {
-        const uint64_t sb = std::min(i, n_) / rrr_detail::kSBBits;
-        __builtin_prefetch(dir_.data() + 3 * sb);
-        __builtin_prefetch(dir_.data() + 3 * sb + 3);
-        __builtin_prefetch(hyper_.data() + 3 * (sb / kHB));
+        const uint64_t sb = std::min(i, n_ ? n_ - 1 : 0) / rrr_detail::kSBBits;
+        const uint8_t* r = rec_.data() + sb * kRec;
+        __builtin_prefetch(r);
+        __builtin_prefetch(r + kRec - 1);
     }
 
     /// rank_access for g positions at once (g <= kMaxBatch), in stages across
-    /// the positions (directory, class codes, offsets) with prefetches, so
-    /// the g independent chains of cache misses overlap.
+    /// the positions (records, offsets) with prefetches, so the g independent
+    /// chains of cache misses overlap. O(g).
     static constexpr size_t kMaxBatch = 32;
     void rank_access_batch(const uint64_t* idx, size_t g, uint64_t* rank, int* bit) const {
-        using namespace rrr_detail;
+        for (size_t a = 0; a < g; ++a) prefetch(idx[a]);
         Block b[kMaxBatch];
-        uint64_t sbs[kMaxBatch];
-        int js[kMaxBatch], x[kMaxBatch];
-        for (size_t a = 0; a < g; ++a) {  // superblock, block in it, bit in the block (past the end: the last bit)
-            const uint64_t i = std::min(idx[a], n_), sb = i / kSBBits, in = i - sb * kSBBits;
-            const int j = static_cast<int>(in / kB);
-            sbs[a] = sb;
-            js[a] = j;
-            x[a] = static_cast<int>(in) - j * kB;
-            prefetch(i);
+        for (size_t a = 0; a < g; ++a) {
+            b[a] = idx[a] < n_ ? block_of(idx[a]) : Block{ones_, 0, 0, 0};
+            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
-        uint8_t order[kMaxBatch];  // positions walking forwards first, then backwards: fewer mispredicted branches
-        size_t nf = 0, nb = 0;
-        Cursor cur[kMaxBatch];  // each walk's start: its superblock's entry (forwards) or the next one's (backwards)
-        int cnt[kMaxBatch];     // and the blocks it passes
-        for (size_t a = 0; a < g; ++a) {  // prefetch the class codes from the nearer end
-            const bool back = js[a] >= kHalf && full(sbs[a]);
-            cur[a] = cursor(back ? sbs[a] + 1 : sbs[a]);
-            cnt[a] = back ? kSB - 1 - js[a] : js[a];
-            __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + ((cur[a].cpos - back) >> 3));
-            const bool live = idx[a] < n_;
-            order[back ? kMaxBatch - 1 - nb : nf] = static_cast<uint8_t>(a);
-            nf += live & !back;
-            nb += live & back;
-        }
-        const uint8_t* len = tables().len;
-        blocks_lanes(cur, cnt, order, nf, nb, b);
-        int k[kMaxBatch];
+        int k[kMaxBatch], x[kMaxBatch];
         uint64_t off[kMaxBatch], in[kMaxBatch];
-        for (size_t a = 0; a < g; ++a) {  // past the end: a class-0 block (rank 0 in it, bit 0)
-            const bool ok = idx[a] < n_;
-            k[a] = ok ? b[a].k : 0;
-            off[a] = ok ? read_bits_padded(offs_.data(), b[a].pos, len[b[a].k]) : 0;
-        }
-        rank_in_block_multi(k, off, x, g, in, bit);
-        for (size_t a = 0; a < g; ++a) rank[a] = idx[a] < n_ ? b[a].r + in[a] : ones_;
+        for (size_t a = 0; a < g; ++a) { k[a] = b[a].k; x[a] = b[a].x; off[a] = offset(b[a]); }
+        rrr_detail::rank_in_block_multi(k, off, x, g, in, bit);
+        for (size_t a = 0; a < g; ++a) rank[a] = b[a].r + in[a];
     }
 
-    /// rank1(i) and rank1(j), i <= j: one directory walk when both fall in one half-superblock.
+    /// rank1(i) and rank1(j), i <= j.
     void rank_pair(uint64_t i, uint64_t j, uint64_t* ri, uint64_t* rj) const {
-        Block a, b;
-        blocks_pair(i, j, &a, &b);
-        *ri = finish(a, i, nullptr);
-        *rj = finish(b, j, nullptr);
+        *ri = rank1(i);
+        *rj = i == j ? *ri : rank1(j);
     }
 
     /// rank_pair for g pairs, each on its own vector (v[a] may differ; i[a] <= j[a]
     /// <= v[a]->size(); g <= kMaxBatch): ri[a] = v[a]->rank1(i[a]), rj[a] = v[a]->rank1(j[a]).
-    /// Staged across the pairs (directory, class codes, offsets), each stage
-    /// prefetching what the next reads, so the g chains of misses overlap.
-    /// O(g * kSB / 2) time.
-    /// `early(a, lo_i, hi_i, lo_j, hi_j)` is called as soon as the directory
-    /// is read, with bounds lo <= rank1 <= hi of both ranks (hi - lo <= one
-    /// superblock): a caller descending a wavelet tree prefetches the next
-    /// level's directory there, so that its miss overlaps this level's
-    /// class-code and offset misses.
+    /// Staged across the pairs (records, offsets), each stage prefetching
+    /// what the next reads. O(g). `early(a, lo_i, hi_i, lo_j, hi_j)` is
+    /// called as soon as the records are read, with bounds lo <= rank1 <= hi
+    /// of both ranks (hi - lo < 31, the block's ones): a caller descending a
+    /// wavelet tree prefetches the next level's records there, so that their
+    /// misses overlap this level's offset misses.
     template <class Early = NoEarly>
     static void rank_pair_multi(const RRRVector* const* v, const uint64_t* i, const uint64_t* j, size_t g,
                                 uint64_t* ri, uint64_t* rj, Early&& early = Early{}) {
         for (size_t a = 0; a < g; ++a) { v[a]->prefetch(i[a]); v[a]->prefetch(j[a]); }
-        for (size_t a = 0; a < g; ++a) {
-            uint64_t li, hi, lj, hj;
-            v[a]->prefetch_cls(i[a], &li, &hi);
-            v[a]->prefetch_cls(j[a], &lj, &hj);
-            early(a, li, hi, lj, hj);
-        }
         Block bi[kMaxBatch], bj[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {
-            v[a]->blocks_pair(i[a], j[a], &bi[a], &bj[a]);
-            __builtin_prefetch(v[a]->offs_.data() + (bi[a].pos >> 6));
-            __builtin_prefetch(v[a]->offs_.data() + (bj[a].pos >> 6));
+            const RRRVector& w = *v[a];
+            bi[a] = i[a] < w.n_ ? w.block_of(i[a]) : Block{w.ones_, 0, 0, 0};
+            bj[a] = j[a] == i[a] ? bi[a] : j[a] < w.n_ ? w.block_of(j[a]) : Block{w.ones_, 0, 0, 0};
+            __builtin_prefetch(w.offs_.data() + (bi[a].pos >> 6));
+            __builtin_prefetch(w.offs_.data() + (bj[a].pos >> 6));
+            early(a, bi[a].r, bi[a].r + static_cast<uint64_t>(bi[a].k), bj[a].r, bj[a].r + static_cast<uint64_t>(bj[a].k));
         }
         int k[2 * kMaxBatch], x[2 * kMaxBatch], bit[2 * kMaxBatch];
         uint64_t off[2 * kMaxBatch], in[2 * kMaxBatch];
         size_t nd = 0;
-        for (size_t a = 0; a < g; ++a) {  // distinct in-block decodings (i and j often share a block)
-            v[a]->decode_args(bi[a], i[a], &k[nd], &off[nd], &x[nd]);
-            ++nd;
-            if (j[a] != i[a]) { v[a]->decode_args(bj[a], j[a], &k[nd], &off[nd], &x[nd]); ++nd; }
+        for (size_t a = 0; a < g; ++a) {  // distinct in-block decodings (i and j often share one)
+            k[nd] = bi[a].k; x[nd] = bi[a].x; off[nd] = v[a]->offset(bi[a]); ++nd;
+            if (j[a] != i[a]) { k[nd] = bj[a].k; x[nd] = bj[a].x; off[nd] = v[a]->offset(bj[a]); ++nd; }
         }
         rrr_detail::rank_in_block_multi(k, off, x, nd, in, bit);
         for (size_t a = 0, d = 0; a < g; ++a) {
-            ri[a] = i[a] >= v[a]->n_ ? v[a]->ones_ : bi[a].r + in[d];
-            ++d;
-            if (j[a] != i[a]) { rj[a] = j[a] >= v[a]->n_ ? v[a]->ones_ : bj[a].r + in[d]; ++d; }
-            else rj[a] = ri[a];
+            ri[a] = bi[a].r + in[d++];
+            rj[a] = j[a] != i[a] ? bj[a].r + in[d++] : ri[a];
         }
     }
 
@@ -697,410 +608,75 @@ public:
     uint64_t select1(uint64_t k) const { return select_impl(k, true); }
     uint64_t select0(uint64_t k) const { return select_impl(k, false); }
 
-    size_t bytes() const {
-        return (hyper_.size() + cls_.size() + offs_.size()) * 8 + dir_.size() * 2 + clen_.size() + 16;
-    }
+    size_t bytes() const { return (hyper_.size() + offs_.size()) * 8 + rec_.size() + 16; }
     void save(Blob& b) const {
         b.put_u64(n_);
         b.put_u64(ones_);
-        clen_.save(b);
         hyper_.save(b);
-        dir_.save(b);
-        cls_.save(b);
+        rec_.save(b);
         offs_.save(b);
     }
     static RRRVector load(BlobReader& r) {
         RRRVector v;
         v.n_ = r.get_u64();
         v.ones_ = r.get_u64();
-        v.clen_ = Array<uint8_t>::load(r);
         v.hyper_ = Array<uint64_t>::load(r);
-        v.dir_ = Array<uint16_t>::load(r);
-        v.cls_ = Array<uint64_t>::load(r);
+        v.rec_ = Array<uint8_t>::load(r);
         v.offs_ = Array<uint64_t>::load(r);
         v.nblocks_ = (v.n_ + rrr_detail::kB - 1) / rrr_detail::kB;
-        const uint64_t nsb = v.nblocks_ / rrr_detail::kSB + 1;
-        if (v.clen_.size() != kCtx * 64 || v.dir_.size() != nsb * 3 || v.hyper_.size() != (nsb + kHB - 1) / kHB * 3 ||
-            v.cls_.size() == 0 || v.offs_.size() == 0)
+        v.nsb_ = (v.nblocks_ + rrr_detail::kSB - 1) / rrr_detail::kSB;
+        if (v.hyper_.size() != (v.nsb_ / kHB + 1) * 2 || v.rec_.size() != v.nsb_ * kRec + 8 || v.offs_.size() < 2 ||
+            v.ones_ > v.n_ || v.hyper_[2 * (v.nsb_ / kHB)] > v.ones_ || v.hyper_[2 * (v.nsb_ / kHB) + 1] / 64 + 2 > v.offs_.size())
             r.bad();
-        for (size_t x = 0; x < v.clen_.size(); ++x)
-            if (v.clen_[x] == 0 || v.clen_[x] > kMaxCode) r.bad();
-        const Cursor last = v.cursor(nsb - 1);  // the last superblock: both streams keep a spare word past their end
-        if (last.r > v.ones_ || last.pos / 64 + 2 > v.offs_.size() || last.cpos / 64 + 2 > v.cls_.size()) r.bad();
-        v.make_codes();
         return v;
     }
 
 private:
-    struct Block { uint64_t r, pos; int k; };  // ones before the block, bit position of its offset, its class
-    bool full(uint64_t sb) const { return (sb + 1) * rrr_detail::kSB <= nblocks_; }
+    /// A block: ones before it, bit position of its offset, its class, the bit's place in it.
+    struct Block { uint64_t r, pos; int k, x; };
 
-    /// >= 57 bits of the stream starting at bit p (LSB first).
-    static uint64_t peek(const uint64_t* w, uint64_t p) {
-        uint64_t x;
-        std::memcpy(&x, reinterpret_cast<const uint8_t*>(w) + (p >> 3), 8);
-        return x >> (p & 7);
-    }
-    /// The 57 bits ending at bit e, bit e - 1 at bit 56 (zeros below bit 0 of the stream).
-    static uint64_t peek_back(const uint64_t* w, uint64_t e) {
-        if (e >= 57) return peek(w, e - 57) & ((uint64_t(1) << 57) - 1);
-        return (peek(w, 0) & ((uint64_t(1) << e) - 1)) << (57 - e);
-    }
-
-    /// Forward decoding state in a superblock: ones so far, offset-stream and class-stream bit positions.
-    struct Cursor {
-        uint64_t r, pos, cpos;
-        int ctx;
-        int next_class(const RRRVector& v) {
-            const uint32_t e = v.dec_[ctx * (1 << kMaxCode) + (peek(v.cls_.data(), cpos) & kMask)];
-            cpos += e & 15;
-            ctx = static_cast<int>(e >> 28);
-            return static_cast<int>((e >> 8) & 1023);
-        }
-        /// Passes `cnt` blocks (adds their ones and offset bits): kSkipT
-        /// branch-free skip-table rounds, then several classes per lookup.
-        void skip(const RRRVector& v, int cnt) {
-            const uint32_t* multi = v.multif_.data();
-            const uint64_t* cw = v.cls_.data();
-            uint64_t cp = cpos, buf = peek(cw, cp), rr = r, pp = pos;
-            int have = 57, cx = ctx;
-            for (int t = 0; t < kSkipT; ++t) v.skip_round_fwd(buf, have, cp, rr, pp, cx, cnt);
-            while (cnt > 0) {
-                if (have < kMaxCode) { buf = peek(cw, cp); have = 57; }
-                uint32_t e = multi[cx * (1 << kMaxCode) + (buf & kMask)];
-                int ns = (e >> 4) & 15;
-                if (ns > cnt) { e = v.dec_[cx * (1 << kMaxCode) + (buf & kMask)]; ns = 1; }
-                const int l = e & 15;
-                buf >>= l;
-                have -= l;
-                cp += l;
-                rr += (e >> 8) & 1023;
-                pp += (e >> 18) & 1023;
-                cx = static_cast<int>(e >> 28);
-                cnt -= ns;
+    /// Per pair of 5-bit classes (a 10-bit index): their ones (low 16 bits) and offset bits (high 16).
+    struct PairTable {
+        uint32_t e[1024];
+        PairTable() {
+            const uint8_t* len = rrr_detail::tables().len;
+            for (uint32_t p = 0; p < 1024; ++p) {
+                const uint32_t a = p & 31, b = p >> 5;
+                e[p] = (a + b) | (uint32_t(len[a] + len[b]) << 16);
             }
-            r = rr; pos = pp; cpos = cp; ctx = cx;
         }
     };
-    /// Backward decoding state from the end of a superblock: ones and stream positions at the current block's end.
-    struct BackCursor {
-        uint64_t r, pos, cend;
-        int ctx;
-        int prev_class(const RRRVector& v) {
-            const uint64_t w = peek_back(v.cls_.data(), cend);
-            const uint32_t e = v.decb_[ctx * (1 << kMaxCode) + ((w >> (57 - kMaxCode)) & kMask)];
-            cend -= e & 15;
-            ctx = static_cast<int>(e >> 28);
-            return static_cast<int>((e >> 8) & 1023);
-        }
-        /// Passes `cnt` blocks backwards (subtracts their ones and offset bits), as Cursor::skip.
-        void skip(const RRRVector& v, int cnt) {
-            const uint32_t* multi = v.multib_.data();
-            const uint64_t* cw = v.cls_.data();
-            uint64_t ce = cend, buf = peek_back(cw, ce), rr = r, pp = pos;
-            int have = 57, cx = ctx;
-            for (int t = 0; t < kSkipT; ++t) v.skip_round_back(buf, have, ce, rr, pp, cx, cnt);
-            while (cnt > 0) {
-                if (have < kMaxCode) { buf = peek_back(cw, ce); have = 57; }
-                const uint32_t idx = static_cast<uint32_t>(buf >> (have - kMaxCode)) & kMask;
-                uint32_t e = multi[cx * (1 << kMaxCode) + idx];
-                int ns = (e >> 4) & 15;
-                if (ns > cnt) { e = v.decb_[cx * (1 << kMaxCode) + idx]; ns = 1; }
-                const int l = e & 15;
-                have -= l;
-                ce -= l;
-                rr -= (e >> 8) & 1023;
-                pp -= (e >> 18) & 1023;
-                cx = static_cast<int>(e >> 28);
-                cnt -= ns;
-            }
-            r = rr; pos = pp; cend = ce; ctx = cx;
-        }
-    };
-    /// One skip-table round of a forward walk: passes min(cnt, the classes
-    /// whose codes fit in the next kSkipW bits of buf) blocks; no branch.
-    /// State as in Cursor, buf holding the stream from bit cp (have bits).
-    void skip_round_fwd(uint64_t& buf, int& have, uint64_t& cp, uint64_t& r, uint64_t& pos, int& cx, int& cnt) const {
-        const uint32_t lim = static_cast<uint32_t>(cnt < 15 ? cnt : 15);
-        const uint32_t e = skipf_[((static_cast<uint32_t>(cx) * 16 + lim) << kSkipW) | static_cast<uint32_t>(buf & kSkipMask)];
-        const int l = e & 15;
-        buf >>= l;
-        have -= l;
-        cp += l;
-        r += (e >> 8) & 1023;
-        pos += (e >> 18) & 1023;
-        cx = static_cast<int>(e >> 28);
-        cnt -= static_cast<int>((e >> 4) & 15);
+    static const uint32_t* pairs() {
+        static const PairTable t;
+        return t.e;
     }
-    /// The same backwards: buf holds the have bits below bit ce, the nearest at bit have - 1.
-    void skip_round_back(uint64_t buf, int& have, uint64_t& ce, uint64_t& r, uint64_t& pos, int& cx, int& cnt) const {
-        const uint32_t lim = static_cast<uint32_t>(cnt < 15 ? cnt : 15);
-        const uint32_t x = static_cast<uint32_t>(buf >> (have - kSkipW)) & kSkipMask;
-        const uint32_t e = skipb_[((static_cast<uint32_t>(cx) * 16 + lim) << kSkipW) | x];
-        const int l = e & 15;
-        have -= l;
-        ce -= l;
-        r -= (e >> 8) & 1023;
-        pos -= (e >> 18) & 1023;
-        cx = static_cast<int>(e >> 28);
-        cnt -= static_cast<int>((e >> 4) & 15);
+    /// Sum of the pair-table entries of the six class pairs of a 60-bit field.
+    static uint32_t field_sum(const uint32_t* pt, uint64_t f) {
+        return pt[f & 1023] + pt[(f >> 10) & 1023] + pt[(f >> 20) & 1023] + pt[(f >> 30) & 1023] +
+               pt[(f >> 40) & 1023] + pt[(f >> 50) & 1023];
     }
-    /// The blocks of nf forward walks order[0, nf) and nb backward ones
-    /// order[kMaxBatch - nb, kMaxBatch), into b[a]: walk a starts at cur[a]
-    /// (a superblock's entry; backwards, the entry of the superblock after)
-    /// and passes cnt[a] blocks. The skip rounds run in lock step across the
-    /// walks (independent loads, no loop exits to mispredict); a walk with
-    /// blocks left finishes in Cursor::skip (rare). Prefetches each block's offset.
-    void blocks_lanes(const Cursor* cur, const int* ncnt, const uint8_t* order, size_t nf, size_t nb, Block* b) const {
-        constexpr size_t M = kMaxBatch;
-        const uint64_t* cw = cls_.data();
-        const uint8_t* len = rrr_detail::tables().len;
-        uint64_t buf[M], cp[M], rr[M], pp[M];
-        int cx[M], cnt[M], have[M];
-        for (size_t q = 0; q < nf; ++q) {
-            const Cursor& c = cur[order[q]];
-            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = ncnt[order[q]];
-            buf[q] = peek(cw, c.cpos);
-            have[q] = 57;
-        }
-        for (int t = 0; t < kSkipT; ++t)
-            for (size_t q = 0; q < nf; ++q) skip_round_fwd(buf[q], have[q], cp[q], rr[q], pp[q], cx[q], cnt[q]);
-        for (size_t q = 0; q < nf; ++q) {
-            Cursor c{rr[q], pp[q], cp[q], cx[q]};
-            if (__builtin_expect(cnt[q] > 0, 0)) c.skip(*this, cnt[q]);
-            const size_t a = order[q];
-            b[a] = Block{c.r, c.pos, c.next_class(*this)};
-            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
-        }
-        for (size_t q = 0; q < nb; ++q) {
-            const Cursor& c = cur[order[M - 1 - q]];
-            rr[q] = c.r; pp[q] = c.pos; cp[q] = c.cpos; cx[q] = c.ctx; cnt[q] = ncnt[order[M - 1 - q]];
-            buf[q] = peek_back(cw, c.cpos);
-            have[q] = 57;
-        }
-        for (int t = 0; t < kSkipT; ++t)
-            for (size_t q = 0; q < nb; ++q) skip_round_back(buf[q], have[q], cp[q], rr[q], pp[q], cx[q], cnt[q]);
-        for (size_t q = 0; q < nb; ++q) {
-            BackCursor c{rr[q], pp[q], cp[q], cx[q]};
-            if (__builtin_expect(cnt[q] > 0, 0)) c.skip(*this, cnt[q]);
-            const int k = c.prev_class(*this);
-            const size_t a = order[M - 1 - q];
-            b[a] = Block{c.r - k, c.pos - len[k], k};
-            __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
-        }
-    }
-    Cursor cursor(uint64_t sb) const {
-        const uint64_t* h = hyper_.data() + 3 * (sb / kHB);
-        const uint16_t* d = dir_.data() + 3 * sb;
-        return Cursor{h[0] + d[0], h[1] + d[1], h[2] + d[2], 1};
-    }
-    BackCursor back_cursor(uint64_t sb_end) const {
-        Cursor c = cursor(sb_end);
-        return BackCursor{c.r, c.pos, c.cpos, 1};
-    }
-    /// Block j of superblock sb, decoded from the nearer end.
-    Block block(uint64_t sb, int j) const {
-        return j < kHalf || !full(sb) ? block_fwd(sb, j) : block_back(sb, j);
-    }
-    Block block_fwd(uint64_t sb, int j) const {
-        Cursor c = cursor(sb);
-        c.skip(*this, j);
-        Block b{c.r, c.pos, 0};
-        b.k = c.next_class(*this);
-        return b;
-    }
-    Block block_back(uint64_t sb, int j) const {
-        BackCursor c = back_cursor(sb + 1);
-        c.skip(*this, rrr_detail::kSB - 1 - j);
-        const int k = c.prev_class(*this);
-        return Block{c.r - k, c.pos - rrr_detail::tables().len[k], k};
-    }
-
-    /// Prefetches the class codes that block() reads first for bit i (the
-    /// directory should be cached); *lo, *hi: bounds of rank1(i), the ones
-    /// before its superblock and before the next.
-    void prefetch_cls(uint64_t i, uint64_t* lo, uint64_t* hi) const {
-        using namespace rrr_detail;
-        const uint64_t x = std::min(i, n_), sb = x / kSBBits;
-        const int j = static_cast<int>((x % kSBBits) / kB);
-        const bool back = j >= kHalf && full(sb);
-        const Cursor c0 = cursor(sb);
-        const Cursor c1 = full(sb) ? cursor(sb + 1) : c0;  // a full superblock has a successor entry
-        const uint64_t cp = back ? c1.cpos - 1 : c0.cpos;
-        __builtin_prefetch(reinterpret_cast<const uint8_t*>(cls_.data()) + (cp >> 3));
-        *lo = i >= n_ ? ones_ : c0.r;
-        *hi = i >= n_ || !full(sb) ? ones_ : c1.r;
-    }
-    /// The block holding bit i (i < n); for i >= n a block that finish() ignores.
+    /// The block holding bit i < n: one record read, no branch.
     Block block_of(uint64_t i) const {
         using namespace rrr_detail;
-        if (i >= n_) return Block{ones_, 0, 0};
-        return block(i / kSBBits, static_cast<int>((i % kSBBits) / kB));
+        const uint64_t sb = i / kSBBits, in = i - sb * kSBBits;
+        const int j = static_cast<int>(in / kB);
+        const uint8_t* rp = rec_.data() + sb * kRec;
+        uint64_t w0, w1;
+        uint32_t d;
+        std::memcpy(&w0, rp, 8);
+        std::memcpy(&w1, rp + 8, 8);
+        std::memcpy(&d, rp + 16, 4);
+        const uint64_t* h = hyper_.data() + 2 * (sb / kHB);
+        const int n0 = j < 12 ? j : 12, n1 = j - n0;  // blocks before j in each field
+        const uint64_t m0 = w0 & ((uint64_t(1) << (5 * n0)) - 1), m1 = w1 & ((uint64_t(1) << (5 * n1)) - 1);
+        const uint32_t* pt = pairs();
+        const uint32_t s = field_sum(pt, m0) + field_sum(pt, m1);
+        const int k = static_cast<int>(((j < 12 ? w0 : w1) >> (5 * (j - (j < 12 ? 0 : 12)))) & 31);
+        return Block{h[0] + (d & 0xFFFF) + (s & 0xFFFF), h[1] + (d >> 16) + (s >> 16), k,
+                     static_cast<int>(in - uint64_t(j) * kB)};
     }
-    /// The blocks of bits i <= j; one class-code walk when both lie in the same
-    /// half of one superblock (the common case for close bounds).
-    void blocks_pair(uint64_t i, uint64_t j, Block* pa, Block* pb) const {
-        using namespace rrr_detail;
-        const uint64_t sb = i / kSBBits;
-        if (j >= n_ || j / kSBBits != sb) { *pa = block_of(i); *pb = block_of(j); return; }
-        const int bi = static_cast<int>((i - sb * kSBBits) / kB), bj = static_cast<int>((j - sb * kSBBits) / kB);
-        const bool fwd_i = bi < kHalf || !full(sb), fwd_j = bj < kHalf || !full(sb);
-        if (fwd_i != fwd_j) { *pa = block_of(i); *pb = block_of(j); return; }
-        const uint8_t* len = tables().len;
-        Block a, b;
-        if (fwd_i) {
-            Cursor c = cursor(sb);
-            c.skip(*this, bi);
-            a.r = c.r; a.pos = c.pos; a.k = c.next_class(*this);
-            if (bj == bi) b = a;
-            else {
-                c.r += a.k; c.pos += len[a.k];
-                c.skip(*this, bj - bi - 1);
-                b.r = c.r; b.pos = c.pos; b.k = c.next_class(*this);
-            }
-        } else {
-            BackCursor c = back_cursor(sb + 1);
-            c.skip(*this, kSB - 1 - bj);
-            b.k = c.prev_class(*this);
-            b.r = c.r - b.k; b.pos = c.pos - len[b.k];
-            if (bi == bj) a = b;
-            else {
-                c.r = b.r; c.pos = b.pos;
-                c.skip(*this, bj - bi - 1);
-                a.k = c.prev_class(*this);
-                a.r = c.r - a.k; a.pos = c.pos - len[a.k];
-            }
-        }
-        *pa = a;
-        *pb = b;
-    }
-    /// The arguments of rank_in_block for bit i in block b (i >= n: a class-0 block).
-    void decode_args(const Block& b, uint64_t i, int* k, uint64_t* off, int* x) const {
-        using namespace rrr_detail;
-        const bool ok = i < n_;
-        *k = ok ? b.k : 0;
-        *x = ok ? static_cast<int>((i % kSBBits) % kB) : 0;
-        *off = ok ? read_bits_padded(offs_.data(), b.pos, tables().len[b.k]) : 0;
-    }
-    /// rank1(i) (and bit i) from the block holding i (block_of(i)).
-    uint64_t finish(const Block& b, uint64_t i, int* bit) const {
-        using namespace rrr_detail;
-        if (i >= n_) { if (bit) *bit = 0; return ones_; }
-        const int x = static_cast<int>((i % kSBBits) % kB);
-        const uint64_t off = read_bits_padded(offs_.data(), b.pos, tables().len[b.k]);
-        return b.r + rank_in_block(b.k, off, x, bit);
-    }
-
-    /// Length-limited (kMaxCode) Huffman code lengths of 64 classes; every class gets a code.
-    static void code_lengths(const uint64_t* f, uint8_t* len) {
-        std::vector<uint64_t> w(f, f + 64);
-        for (auto& x : w) x += 1;
-        for (;;) {
-            std::vector<uint64_t> wt(w.begin(), w.end());
-            std::vector<int> parent(128, -1);
-            std::vector<bool> alive(128, false);
-            wt.resize(128, 0);
-            for (int s = 0; s < 64; ++s) alive[s] = true;
-            int next = 64;
-            for (int step = 0; step < 63; ++step) {  // merge the two lightest (64 symbols: quadratic is fine)
-                int a = -1, b = -1;
-                for (int s = 0; s < next; ++s) {
-                    if (!alive[s]) continue;
-                    if (a < 0 || wt[s] < wt[a]) { b = a; a = s; }
-                    else if (b < 0 || wt[s] < wt[b]) b = s;
-                }
-                alive[a] = alive[b] = false;
-                wt[next] = wt[a] + wt[b];
-                parent[a] = parent[b] = next;
-                alive[next] = true;
-                ++next;
-            }
-            int mx = 0;
-            for (int s = 0; s < 64; ++s) {
-                int d = 0;
-                for (int u = s; parent[u] >= 0; u = parent[u]) ++d;
-                len[s] = static_cast<uint8_t>(d);
-                mx = std::max(mx, d);
-            }
-            if (mx <= kMaxCode) return;
-            for (auto& x : w) x = (x >> 1) + 1;
-        }
-    }
-    /// Canonical codes and the decode tables. Forward: codes stored bit-reversed
-    /// (read LSB first); backward: as is, read from the end down (MSB first).
-    void make_codes() {
-        codef_.assign(kCtx * 64, 0);
-        codeb_.assign(kCtx * 64, 0);
-        dec_.assign(size_t(kCtx) << kMaxCode, 0);
-        decb_.assign(size_t(kCtx) << kMaxCode, 0);
-        for (int c = 0; c < kCtx; ++c) {
-            const uint8_t* L = clen_.data() + 64 * c;
-            uint64_t code = 0;
-            for (int l = 1; l <= kMaxCode; ++l) {
-                for (int s = 0; s < 64; ++s) {
-                    if (L[s] != l) continue;
-                    uint64_t rev = 0;
-                    for (int b = 0; b < l; ++b) rev |= ((code >> b) & 1) << (l - 1 - b);
-                    codef_[64 * c + s] = rev;
-                    codeb_[64 * c + s] = code;
-                    const uint32_t e = uint32_t(l) | (1u << 4) | (uint32_t(s) << 8) |
-                                       (uint32_t(rrr_detail::tables().len[s]) << 18) | (uint32_t(ctx_of(s)) << 28);
-                    for (uint64_t x = rev; x < (uint64_t(1) << kMaxCode); x += uint64_t(1) << l)
-                        dec_[(size_t(c) << kMaxCode) + x] = e;
-                    for (uint64_t x = code << (kMaxCode - l); x < (code + 1) << (kMaxCode - l); ++x)
-                        decb_[(size_t(c) << kMaxCode) + x] = e;
-                    ++code;
-                }
-                code <<= 1;
-            }
-        }
-        // multi-class entries: bits used (4), classes (4), their ones (10), offset bits (10), final context (2)
-        multif_.assign(size_t(kCtx) << kMaxCode, 0);
-        multib_.assign(size_t(kCtx) << kMaxCode, 0);
-        const uint8_t* olen = rrr_detail::tables().len;
-        for (int dir = 0; dir < 2; ++dir)
-            for (int c = 0; c < kCtx; ++c)
-                for (uint32_t x = 0; x < (1u << kMaxCode); ++x) {
-                    int used = 0, ns = 0, cx = c;
-                    uint32_t ones = 0, ob = 0;
-                    while (ns < 15) {
-                        const uint32_t w = dir == 0 ? (x >> used) & kMask : (x << used) & kMask;
-                        const uint32_t d = (dir == 0 ? dec_ : decb_)[(size_t(cx) << kMaxCode) + w];
-                        const int l = d & 15, k = (d >> 8) & 1023;
-                        if (used + l > kMaxCode) break;
-                        used += l;
-                        ++ns;
-                        ones += k;
-                        ob += olen[k];
-                        cx = ctx_of(k);
-                    }
-                    (dir == 0 ? multif_ : multib_)[(size_t(c) << kMaxCode) + x] =
-                        uint32_t(used) | (uint32_t(ns) << 4) | (ones << 8) | (ob << 18) | (uint32_t(cx) << 28);
-                }
-        // skip-table entries, same layout: at most `lim` (< 16) classes whose
-        // codes fit in the kSkipW bits x (none for lim = 0: the context stays)
-        skipf_.assign(size_t(kCtx) * 16 << kSkipW, 0);
-        skipb_.assign(size_t(kCtx) * 16 << kSkipW, 0);
-        for (int dir = 0; dir < 2; ++dir)
-            for (int c = 0; c < kCtx; ++c)
-                for (int lim = 0; lim < 16; ++lim)
-                    for (uint32_t x = 0; x < (1u << kSkipW); ++x) {
-                        int used = 0, ns = 0, cx = c;
-                        uint32_t ones = 0, ob = 0;
-                        while (ns < lim) {  // x aligned as the kMaxCode-bit windows of dec_ / decb_
-                            const uint32_t w = dir == 0 ? (x >> used) & kMask : ((x << (kMaxCode - kSkipW)) << used) & kMask;
-                            const uint32_t d = (dir == 0 ? dec_ : decb_)[(size_t(cx) << kMaxCode) + w];
-                            const int l = d & 15, k = (d >> 8) & 1023;
-                            if (used + l > kSkipW) break;
-                            used += l;
-                            ++ns;
-                            ones += k;
-                            ob += olen[k];
-                            cx = ctx_of(k);
-                        }
-                        (dir == 0 ? skipf_ : skipb_)[((size_t(c) * 16 + lim) << kSkipW) + x] =
-                            uint32_t(used) | (uint32_t(ns) << 4) | (ones << 8) | (ob << 18) | (uint32_t(cx) << 28);
-                    }
+    uint64_t offset(const Block& b) const {
+        return rrr_detail::read_bits_padded(offs_.data(), b.pos, rrr_detail::tables().len[b.k]);
     }
     uint64_t select_impl(uint64_t k, bool one) const {
         uint64_t lo = 0, hi = n_;  // smallest i with rank(i + 1) > k
@@ -1112,15 +688,10 @@ private:
         return lo;
     }
 
-    uint64_t n_ = 0, ones_ = 0, nblocks_ = 0;
-    Array<uint8_t> clen_;          // class code length per (context, class)
-    Array<uint64_t> hyper_;        // per 64 superblocks: ones before, offset-stream bit, class-stream bit
-    Array<uint16_t> dir_;          // per superblock: the same three, relative to its hyperblock
-    Array<uint64_t> cls_, offs_;   // class codes; block offsets
-    std::vector<uint64_t> codef_, codeb_;   // per (context, class): forward (bit-reversed) and backward codes
-    std::vector<uint32_t> dec_, decb_;      // per context, 2^kMaxCode entries: one class, in the layout of multif_
-    std::vector<uint32_t> multif_, multib_; // per context, 2^kMaxCode entries: all classes whose codes fit
-    std::vector<uint32_t> skipf_, skipb_;   // per (context, limit < 16), 2^kSkipW entries: at most limit classes
+    uint64_t n_ = 0, ones_ = 0, nblocks_ = 0, nsb_ = 0;
+    Array<uint64_t> hyper_;  // per 64 superblocks: ones before, offset-stream bit
+    Array<uint8_t> rec_;     // per superblock: 2 x 60-bit class fields, u16 ones / u16 offset bits after the hyperblock
+    Array<uint64_t> offs_;   // block offsets
 };
 
 // ---------------------------------------------------------------- packed

@@ -58,7 +58,7 @@ constexpr uint64_t kFMMagic = 0x31584e4944494d46ULL;  // "FMIDINX1"
 /// Alphabets up to this many codes get a pair table in fm.bin (the rows of
 /// every two-symbol prefix: a search starts from its last two symbols).
 constexpr uint64_t kPairSigma = 256;
-constexpr uint64_t kFMVersion = 4;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks; 4: one Huffman tree per BWT block
+constexpr uint64_t kFMVersion = 5;  // 2: context-coded RRR classes, ISA samples as SA-sample indices; 3: 31-bit RRR blocks, split-coded offsets, 24-block superblocks; 4: one Huffman tree per BWT block; 5: RRR superblock records (5-bit classes)
 
 using FMWavelet = HuffmanWaveletTree<RRRVector>;
 
