@@ -338,8 +338,8 @@ public:
                     pi[q] = x.s0 + x.li;
                     pj[q] = x.s0 + x.lj;
                 }
-                // Once this level's directory is read, the child's positions are
-                // known to within a superblock: prefetch the child's directory
+                // Once this level's superblock records are read, the child's positions
+                // are known to within a block: prefetch the child's records
                 // there (both ends of each range), overlapping the misses.
                 BV::rank_pair_multi(bv, pi, pj, m, ri, rj,
                                     [&](size_t q, uint64_t lo_i, uint64_t hi_i, uint64_t lo_j, uint64_t hi_j) {
