@@ -171,7 +171,7 @@ struct NoEarly {
     void operator()(size_t, uint64_t, uint64_t, uint64_t, uint64_t) const {}
 };
 
-/// Plain bit vector with rank (u64 per 512 bits) and binary-search select.
+/// Plain bit vector with rank (a u16 per 256 bits under a u64 per 2^16) and binary-search select.
 class BitVector {
 public:
     BitVector() = default;
@@ -350,6 +350,19 @@ struct Tables {
 inline const Tables kTables;  // built once at load time (~0.3 MB)
 inline const Tables& tables() { return kTables; }
 
+/// Per pair of 5-bit classes (a 10-bit index, the first class in the low
+/// bits): their ones (low 16 bits) and offset bits (high 16). 4 KB.
+struct PairTable {
+    uint32_t e[1024];
+    PairTable() {
+        for (uint32_t p = 0; p < 1024; ++p) {
+            const uint32_t a = p & 31, b = p >> 5;
+            e[p] = (a + b) | (uint32_t(kTables.len[a] + kTables.len[b]) << 16);
+        }
+    }
+};
+inline const PairTable kPairs;  // after kTables (inline variables initialise in definition order)
+
 /// Ones of a 32-bit word (SWAR: portable builds have no popcnt instruction).
 inline int popcount32(uint32_t v) {
     v = v - ((v >> 1) & 0x55555555u);
@@ -451,7 +464,6 @@ class RRRVector {
 public:
     static constexpr int kHB = 64;        // superblocks per hyperblock
     static constexpr int kRec = 20;       // bytes per superblock record
-    static constexpr uint64_t kField = (uint64_t(1) << 60) - 1;
 
     RRRVector() = default;
 
@@ -486,7 +498,7 @@ public:
                 sb_obits[sb] = ob;
             }
         });
-        std::vector<uint64_t> hyper(2 * nhb, 0), sb_opos(nsb_ + 1);
+        std::vector<uint64_t> hyper(2 * nhb, 0), sb_opos(nsb_);
         std::vector<uint8_t> rec(nsb_ * kRec + 8, 0);  // + 8: whole-word reads of the last record
         uint64_t po = 0, pb = 0;
         for (uint64_t sb = 0; sb <= nsb_; ++sb) {
@@ -533,7 +545,6 @@ public:
     }
     /// rank1(i), and bit i in *bit (i < size() for the bit; past the end: ones(), bit 0).
     uint64_t rank_access(uint64_t i, int* bit) const {
-        if (i >= n_) { if (bit) *bit = 0; return ones_; }
         const Block b = block_of(i);
         return b.r + rrr_detail::rank_in_block(b.k, offset(b), b.x, bit);
     }
@@ -553,7 +564,7 @@ public:
         for (size_t a = 0; a < g; ++a) prefetch(idx[a]);
         Block b[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {
-            b[a] = idx[a] < n_ ? block_of(idx[a]) : Block{ones_, 0, 0, 0};
+            b[a] = block_of(idx[a]);
             __builtin_prefetch(offs_.data() + (b[a].pos >> 6));
         }
         int k[kMaxBatch], x[kMaxBatch];
@@ -584,8 +595,8 @@ public:
         Block bi[kMaxBatch], bj[kMaxBatch];
         for (size_t a = 0; a < g; ++a) {
             const RRRVector& w = *v[a];
-            bi[a] = i[a] < w.n_ ? w.block_of(i[a]) : Block{w.ones_, 0, 0, 0};
-            bj[a] = j[a] == i[a] ? bi[a] : j[a] < w.n_ ? w.block_of(j[a]) : Block{w.ones_, 0, 0, 0};
+            bi[a] = w.block_of(i[a]);
+            bj[a] = j[a] == i[a] ? bi[a] : w.block_of(j[a]);
             __builtin_prefetch(w.offs_.data() + (bi[a].pos >> 6));
             __builtin_prefetch(w.offs_.data() + (bj[a].pos >> 6));
             early(a, bi[a].r, bi[a].r + static_cast<uint64_t>(bi[a].k), bj[a].r, bj[a].r + static_cast<uint64_t>(bj[a].k));
@@ -635,29 +646,16 @@ private:
     /// A block: ones before it, bit position of its offset, its class, the bit's place in it.
     struct Block { uint64_t r, pos; int k, x; };
 
-    /// Per pair of 5-bit classes (a 10-bit index): their ones (low 16 bits) and offset bits (high 16).
-    struct PairTable {
-        uint32_t e[1024];
-        PairTable() {
-            const uint8_t* len = rrr_detail::tables().len;
-            for (uint32_t p = 0; p < 1024; ++p) {
-                const uint32_t a = p & 31, b = p >> 5;
-                e[p] = (a + b) | (uint32_t(len[a] + len[b]) << 16);
-            }
-        }
-    };
-    static const uint32_t* pairs() {
-        static const PairTable t;
-        return t.e;
-    }
     /// Sum of the pair-table entries of the six class pairs of a 60-bit field.
     static uint32_t field_sum(const uint32_t* pt, uint64_t f) {
         return pt[f & 1023] + pt[(f >> 10) & 1023] + pt[(f >> 20) & 1023] + pt[(f >> 30) & 1023] +
                pt[(f >> 40) & 1023] + pt[(f >> 50) & 1023];
     }
-    /// The block holding bit i < n: one record read, no branch.
+    /// The block holding bit i: one record read, no branch (i >= n: a class-0
+    /// block after all the ones, whose rank part is 0 and bit 0).
     Block block_of(uint64_t i) const {
         using namespace rrr_detail;
+        if (i >= n_) return Block{ones_, 0, 0, 0};
         const uint64_t sb = i / kSBBits, in = i - sb * kSBBits;
         const int j = static_cast<int>(in / kB);
         const uint8_t* rp = rec_.data() + sb * kRec;
@@ -669,7 +667,7 @@ private:
         const uint64_t* h = hyper_.data() + 2 * (sb / kHB);
         const int n0 = j < 12 ? j : 12, n1 = j - n0;  // blocks before j in each field
         const uint64_t m0 = w0 & ((uint64_t(1) << (5 * n0)) - 1), m1 = w1 & ((uint64_t(1) << (5 * n1)) - 1);
-        const uint32_t* pt = pairs();
+        const uint32_t* pt = rrr_detail::kPairs.e;
         const uint32_t s = field_sum(pt, m0) + field_sum(pt, m1);
         const int k = static_cast<int>(((j < 12 ? w0 : w1) >> (5 * (j - (j < 12 ? 0 : 12)))) & 31);
         return Block{h[0] + (d & 0xFFFF) + (s & 0xFFFF), h[1] + (d >> 16) + (s >> 16), k,
