@@ -23,7 +23,7 @@
 // classified 64 positions at a time (SSE2 compares, a parallel prefix for
 // runs of equal symbols). Stage 3 moves the sorted LMS suffixes to their
 // buckets as blocks (they come grouped by first symbol): no text reads.
-// Construction is single-threaded; two attempts at a second thread were
+// Construction is single-threaded; three attempts at a second thread were
 // measured on the 2-core development VM (100 MB of English bytes) and not
 // kept. (1) A helper that precomputed the scans' text reads a few blocks
 // ahead gained nothing: it could not run ahead of a scan that prefetches.
@@ -38,8 +38,17 @@
 // where they read, so a split scan turns own-L2 hits into cross-core line
 // transfers (a thread that merely read SA lines ahead of a scan doubled its
 // cost per entry here); the helper's share alone cost ~9-10 ns per entry
-// against 5.9 ns for a whole sequential step. The build pipeline uses the
-// second core instead (shards built concurrently, checksums overlapped with
+// against 5.9 ns for a whole sequential step. (3) Sorting the two halves of
+// the text concurrently and merging them (git branch `halves`, 9190faa:
+// SA-IS of each half on its own core, the first half's tail suffixes fixed
+// by whole-text comparisons, then every second-half suffix ranked among the
+// first half's by backward steps over the first half's BWT with a byte rank
+// directory, 16 chains in flight per thread; exact on 20,000 differential
+// inputs) was slower than one thread: 7.1 / 6.2 / 6.2 s against 5.7 / 6.0 /
+// 4.8 s on 100 MB. The halves sort at 1.9x, but the merge's 50 M steps touch
+// ~5 random cache lines each (~2.4 s on two threads) where this VM serves a
+// random line per 14-24 ns per thread. The build pipeline uses the second
+// core instead (shards built concurrently, checksums overlapped with
 // construction).
 #pragma once
 
