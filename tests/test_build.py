@@ -367,6 +367,12 @@ def test_bytes_tokenizer() -> None:
     assert t.decode(a) == "é!"
     assert t.decode(a[:1]) == "\ufffd"  # cut character: replaced, not an error
     assert [list(x) for x in t.encode_batch(["a", ""])] == [[97], []]
+    # other integer inputs are range-checked before the uint8 fast path
+    assert t.decode([0xC3, 0xA9]) == "é" and t.decode(np.array([104, 105], dtype=np.int64)) == "hi"
+    assert t.decode(np.array([], dtype=np.int64)) == ""
+    for bad in ([256], [-1], np.array([300], dtype=np.uint16)):
+        with pytest.raises(ValueError, match=r"\[0, 255\]"):
+            t.decode(bad)
 
 
 def _llama3_path() -> Optional[str]:

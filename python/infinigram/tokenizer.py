@@ -81,9 +81,11 @@ class BytesTokenizer(Tokenizer):
     def decode(self, tokens: TokenSeq) -> str:
         """UTF-8 decode with ``errors="replace"`` (a window may cut a character)."""
         arr = np.asarray(tokens)
-        if arr.size and (arr.min() < 0 or arr.max() > 0xFF):
-            raise ValueError("byte tokens must be in [0, 255]")
-        return arr.astype(np.uint8).tobytes().decode("utf-8", errors="replace")
+        if arr.dtype != np.uint8:  # (uint8, as the engine returns: no range check, no copy)
+            if arr.size and (arr.min() < 0 or arr.max() > 0xFF):
+                raise ValueError("byte tokens must be in [0, 255]")
+            arr = arr.astype(np.uint8)
+        return arr.tobytes().decode("utf-8", errors="replace")
 
 
 class HFTokenizer(Tokenizer):
