@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Hashable, List, Optional, Sequence, Union
+from typing import Any, Hashable, List, Optional, Sequence, Tuple, Union
 
 from .drafter import Drafter
 
@@ -98,17 +98,16 @@ def greedy(model: Any, input_ids: Any, max_new_tokens: int = 64,
     t0 = time.perf_counter()
     res = SpecResult([])
     with torch.no_grad():
-        out = model(input_ids=torch.tensor([prompt], device=dev), use_cache=True)
+        fwd = _Forward(model)
+        out, past = fwd(torch.tensor([prompt], device=dev))
         res.forward_passes = 1
-        past = out.past_key_values
         while True:
             tok = int(out.logits[0, -1].argmax())
             res.tokens.append(tok)
             if tok in eos or len(res.tokens) >= max_new_tokens:
                 break
-            out = model(input_ids=torch.tensor([[tok]], device=dev), past_key_values=past, use_cache=True)
+            out, past = fwd(torch.tensor([[tok]], device=dev), past)
             res.forward_passes += 1
-            past = out.past_key_values
     res.seconds = time.perf_counter() - t0
     return res
 
@@ -136,9 +135,9 @@ def generate(model: Any, input_ids: Any, drafter: Drafter, max_new_tokens: int =
     drafter.start(rid, prompt)
     try:
         with torch.no_grad():
-            out = model(input_ids=torch.tensor([prompt], device=dev), use_cache=True)
+            fwd = _Forward(model)
+            out, past = fwd(torch.tensor([prompt], device=dev))
             res.forward_passes = 1
-            past = out.past_key_values
             nxt = int(out.logits[0, -1].argmax())
             n_prompt = len(prompt)
             while True:
@@ -149,9 +148,8 @@ def generate(model: Any, input_ids: Any, drafter: Drafter, max_new_tokens: int =
                 room = max_new_tokens - len(res.tokens)
                 draft = drafter.propose(k=min(k, room), request_id=rid, min_prob=min_prob) if room > 0 else []
                 inp = torch.tensor([[nxt] + draft], device=dev)
-                out = model(input_ids=inp, past_key_values=past, use_cache=True)
+                out, past = fwd(inp, past)
                 res.forward_passes += 1
-                past = out.past_key_values
                 preds = out.logits[0].argmax(-1).tolist()
                 a = 0
                 while a < len(draft) and draft[a] == preds[a]:
@@ -174,6 +172,30 @@ def generate(model: Any, input_ids: Any, drafter: Drafter, max_new_tokens: int =
         drafter.stop(rid, learn)
     res.seconds = time.perf_counter() - t0
     return res
+
+
+class _Forward:
+    """One forward pass of a Hugging Face causal LM with its KV cache:
+    ``out, cache = fwd(input_ids, cache)``. transformers 5.x names the
+    argument and the output field ``cache`` (``past_key_values`` is deprecated
+    there, to be removed in 5.40); 4.x knows only ``past_key_values``. The
+    name is read from the model's ``forward`` signature once."""
+
+    def __init__(self, model: Any) -> None:
+        import inspect
+
+        self.model = model
+        try:
+            params = inspect.signature(model.forward).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self.arg = "cache" if "cache" in params else "past_key_values"
+
+    def __call__(self, input_ids: Any, cache: Any = None) -> Tuple[Any, Any]:
+        kw = {self.arg: cache} if cache is not None else {}
+        out = self.model(input_ids=input_ids, use_cache=True, **kw)
+        new = getattr(out, "cache", None)
+        return out, (new if new is not None else out.past_key_values)
 
 
 def _crop(cache: Any, length: int) -> None:
