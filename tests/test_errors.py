@@ -61,9 +61,16 @@ def test_malformed_json_names_file_and_line(tmp_path: Path) -> None:
     with pytest.raises(InputError) as ei:
         build([src], tmp_path / "idx", progress=False)
     assert ei.value.path == str(src) and ei.value.line == 4
-    assert str(ei.value).startswith(f"{src}:4: malformed JSON")
+    assert str(ei.value).startswith(f"{src}:4: malformed JSON: Invalid control character at column 17 (")
     assert "expected one JSON object per line" in str(ei.value)
     assert not (tmp_path / "idx").exists() and sorted(os.listdir(tmp_path)) == ["c.jsonl"]
+
+
+def test_malformed_json_control_character(tmp_path: Path) -> None:
+    src = write(tmp_path / "c.jsonl", good_lines(1) + b'{"text": "tab\there"}\n')
+    with pytest.raises(InputError) as ei:
+        build([src], tmp_path / "idx", progress=False)
+    assert str(ei.value).startswith(f"{src}:2: malformed JSON: Invalid control character at column 14 (")
 
 
 def test_malformed_json_line_in_gz_counts_lines(tmp_path: Path) -> None:

@@ -192,6 +192,8 @@ class DocumentReader:
                     obj = json.loads(s)
                 except ValueError as e:
                     msg = getattr(e, "msg", str(e))
+                    if msg.endswith(" at"):  # json's "Unterminated string starting at", "... character at"
+                        msg = msg[:-3]
                     col = getattr(e, "colno", None)
                     where = f" at column {col}" if col else ""
                     self._bad(f"malformed JSON: {msg}{where} (expected one JSON object per line)", path, line_no)
