@@ -289,6 +289,49 @@ void score_query(const FMEngine<Tok>& e, const Tok* f, const int64_t* o, size_t 
 
 /// Defines lm_prob, lm_ntd, lm_prob_many and lm_score_many for one engine
 /// class (an overload per backend; infinigram/lm.py calls them).
+/// cnf_evaluate(engine, ...) for one engine class (cnf.hpp works on both backends).
+template <class PE>
+void def_cnf(py::module_& m) {
+    m.def(
+        "cnf_evaluate",
+        [](const PE& e, py::list cnf, uint64_t max_clause_freq, uint64_t max_diff_tokens, uint64_t limit,
+                 bool stop_at_limit, uint64_t seed) {
+            return e.visit([&](auto& x) {
+                using Tok = TokOf<decltype(x)>;
+                std::vector<cnf::Clause<Tok>> clauses;
+                for (py::handle cl : cnf) {
+                    cnf::Clause<Tok> c;
+                    for (py::handle term : cl) {
+                        auto t = to_tokens(x, read_ids(term));
+                        if (t.empty()) throw std::invalid_argument("a CNF n-gram must not be empty");
+                        c.push_back(std::move(t));
+                    }
+                    if (c.empty()) throw std::invalid_argument("a CNF clause must not be empty");
+                    clauses.push_back(std::move(c));
+                }
+                cnf::CnfOut o;
+                {
+                    py::gil_scoped_release release;
+                    o = cnf::evaluate(x, clauses, max_clause_freq, max_diff_tokens, limit, stop_at_limit, seed);
+                }
+                py::array_t<int64_t> mt({static_cast<py::ssize_t>(o.matches.size()), py::ssize_t(5)});
+                int64_t* p = mt.mutable_data();
+                for (size_t i = 0; i < o.matches.size(); ++i) {
+                    const auto& mm = o.matches[i];
+                    p[5 * i + 0] = static_cast<int64_t>(mm.shard);
+                    p[5 * i + 1] = static_cast<int64_t>(mm.doc);
+                    p[5 * i + 2] = static_cast<int64_t>(mm.start);
+                    p[5 * i + 3] = static_cast<int64_t>(mm.end);
+                    p[5 * i + 4] = static_cast<int64_t>(mm.anchor);
+                }
+                return py::make_tuple(o.count, o.approx, o.complete, o.anchor_total, o.anchor_tested, mt);
+            });
+        },
+        py::arg("engine"), py::arg("cnf"), py::arg("max_clause_freq"), py::arg("max_diff_tokens"),
+        py::arg("limit") = 0, py::arg("stop_at_limit") = false, py::arg("seed") = 0,
+        "CNF query: (count, approx, complete, anchor_total, anchor_tested, matches[k, 5] = shard, doc, start, end, anchor).");
+}
+
 template <class PE>
 void def_lm_api(py::module_& m) {
     m.def(
@@ -612,48 +655,8 @@ PYBIND11_MODULE(_core, m) {
 
     // ---- language-model queries (lm.hpp, cnf.hpp)
     // Module-level functions taking the Engine; the Python side is infinigram/lm.py.
-    {
-        auto ids_to = [](auto& x, py::handle q) { return to_tokens(x, read_ids(q)); };
-        def_lm_api<PyEngine>(m);  // prob, ntd, prob_many, sequence scores (lm.hpp)
-        m.def(
-            "cnf_evaluate",
-            [ids_to](const PyEngine& e, py::list cnf, uint64_t max_clause_freq, uint64_t max_diff_tokens, uint64_t limit,
-                     bool stop_at_limit, uint64_t seed) {
-                return e.visit([&](auto& x) {
-                    using Tok = TokOf<decltype(x)>;
-                    std::vector<cnf::Clause<Tok>> clauses;
-                    for (py::handle cl : cnf) {
-                        cnf::Clause<Tok> c;
-                        for (py::handle term : cl) {
-                            auto t = ids_to(x, term);
-                            if (t.empty()) throw std::invalid_argument("a CNF n-gram must not be empty");
-                            c.push_back(std::move(t));
-                        }
-                        if (c.empty()) throw std::invalid_argument("a CNF clause must not be empty");
-                        clauses.push_back(std::move(c));
-                    }
-                    cnf::CnfOut o;
-                    {
-                        py::gil_scoped_release release;
-                        o = cnf::evaluate(x, clauses, max_clause_freq, max_diff_tokens, limit, stop_at_limit, seed);
-                    }
-                    py::array_t<int64_t> mt({static_cast<py::ssize_t>(o.matches.size()), py::ssize_t(5)});
-                    int64_t* p = mt.mutable_data();
-                    for (size_t i = 0; i < o.matches.size(); ++i) {
-                        const auto& mm = o.matches[i];
-                        p[5 * i + 0] = static_cast<int64_t>(mm.shard);
-                        p[5 * i + 1] = static_cast<int64_t>(mm.doc);
-                        p[5 * i + 2] = static_cast<int64_t>(mm.start);
-                        p[5 * i + 3] = static_cast<int64_t>(mm.end);
-                        p[5 * i + 4] = static_cast<int64_t>(mm.anchor);
-                    }
-                    return py::make_tuple(o.count, o.approx, o.complete, o.anchor_total, o.anchor_tested, mt);
-                });
-            },
-            py::arg("engine"), py::arg("cnf"), py::arg("max_clause_freq"), py::arg("max_diff_tokens"),
-            py::arg("limit") = 0, py::arg("stop_at_limit") = false, py::arg("seed") = 0,
-            "CNF query: (count, approx, complete, anchor_total, anchor_tested, matches[k, 5] = shard, doc, start, end, anchor).");
-    }
+    def_lm_api<PyEngine>(m);  // prob, ntd, prob_many, sequence scores (lm.hpp)
+    def_cnf<PyEngine>(m);     // boolean search (cnf.hpp)
     // ---- end of language-model queries
     // ---- matching statistics (matching.hpp)
     // Module-level functions taking the Engine; the Python side is Index.longest_matches
@@ -1010,6 +1013,7 @@ PYBIND11_MODULE(_core, m) {
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
         def_lm_api<PyFMEngine>(m);  // prob, ntd, prob_many, sequence scores (fm_lm.hpp)
+        def_cnf<PyFMEngine>(m);     // boolean search (cnf.hpp)
     }
     // ---- end of FM-index
 }

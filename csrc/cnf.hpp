@@ -15,13 +15,23 @@
 //    they are frequent, by scanning the text window around each anchor.
 //  * A match's span is [min start, max end) over the anchor and, for each other
 //    clause, its occurrence nearest to the anchor (ties: the earlier one).
+//
+// Both backends (any ShardedEngine): the anchors' positions are suffix_at
+// (one SA read; on an FM-index a locate, < sa_sample LF steps), the text
+// around an anchor is the shard's tokens (suffix array) or an extraction of
+// the window (FM-index). Per shard and clause the cheaper of "locate all the
+// clause's occurrences" and "scan the window around each anchor" is chosen
+// with the backend's costs (CnfCost); the answer is the same either way, and
+// the same on both backends (same order, same sample for the same seed).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <type_traits>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "engine.hpp"
@@ -47,9 +57,53 @@ using Clause = std::vector<std::vector<Tok>>;
 
 namespace detail {
 
+/// True for shards that keep their text (SAShard::tokens()).
+template <class Shard, class = void>
+struct has_tokens : std::false_type {};
+template <class Shard>
+struct has_tokens<Shard, std::void_t<decltype(std::declval<const Shard&>().tokens())>> : std::true_type {};
+
+/// Estimated costs (ns, measured on 100 MB of English bytes on the 2-core
+/// development VM) that choose between the two ways to test a clause.
+struct CnfCost {
+    double per_token_term;  // comparing one window position with one n-gram
+    double per_window_token;  // getting one token of a window's text
+    double per_window;        // getting a window's text at all
+    double per_occurrence;    // the position of one occurrence (sorted afterwards)
+};
+
+template <class Shard>
+CnfCost cnf_cost(const Shard& sh) {
+    if constexpr (has_tokens<Shard>::value) {
+        (void)sh;
+        return CnfCost{3.0, 0.0, 0.0, 80.0};  // text and suffix array in memory
+    } else {
+        // FM-index: extraction ~0.2 us per token after ~isa_sample / 2 LF steps
+        // to its start; a locate ~sa_sample / 2 LF steps of ~0.55 us
+        return CnfCost{3.0, 200.0, 100.0 * static_cast<double>(sh.isa_sample()),
+                       80.0 + 275.0 * static_cast<double>(sh.sa_sample())};
+    }
+}
+
+/// Tokens [lo, hi) of a shard: a pointer into its text (suffix array) or
+/// into `buf`, filled by extraction (FM-index).
+template <class Shard>
+const typename Shard::Token* text_window(const Shard& sh, uint64_t lo, uint64_t hi,
+                                         std::vector<typename Shard::Token>& buf) {
+    if constexpr (has_tokens<Shard>::value) {
+        (void)hi;
+        (void)buf;
+        return sh.tokens() + lo;
+    } else {
+        buf.resize(hi > lo ? hi - lo : 1);
+        if (hi > lo) sh.extract(lo, hi, buf.data());
+        return buf.data();
+    }
+}
+
 /// Sorted (pos, len) occurrences of a clause in one shard.
-template <class Tok>
-std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const SAShard<Tok>& sh, const Clause<Tok>& c,
+template <class Shard, class Tok>
+std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const Shard& sh, const Clause<Tok>& c,
                                                             const std::vector<Range>& ranges) {
     std::vector<std::pair<uint64_t, uint32_t>> v;
     size_t tot = 0;
@@ -63,10 +117,10 @@ std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const SAShard<Tok>& 
 }
 
 /// Nearest occurrence start q of clause c to p in [wlo, whi] (positions); -1 if none.
+/// W holds the text from position W0 on, through doc_end or whi + the longest n-gram.
 template <class Tok>
-int64_t nearest_scan(const SAShard<Tok>& sh, const Clause<Tok>& c, uint64_t p, uint64_t wlo, uint64_t whi,
+int64_t nearest_scan(const Tok* W, uint64_t W0, const Clause<Tok>& c, uint64_t p, uint64_t wlo, uint64_t whi,
                      uint64_t doc_end, uint32_t& len_out) {
-    const Tok* T = sh.tokens();
     // visit p, p-1, p+1, p-2, p+2, ... : the first hit is the nearest (earlier on ties)
     const uint64_t span = std::max(p - wlo, whi - p);
     for (uint64_t dist = 0; dist <= span; ++dist) {
@@ -77,7 +131,7 @@ int64_t nearest_scan(const SAShard<Tok>& sh, const Clause<Tok>& c, uint64_t p, u
             else { q = p + dist; if (q > whi) continue; }
             for (const auto& term : c) {
                 if (q + term.size() > doc_end) continue;
-                if (std::equal(term.begin(), term.end(), T + q)) { len_out = static_cast<uint32_t>(term.size()); return static_cast<int64_t>(q); }
+                if (std::equal(term.begin(), term.end(), W + (q - W0))) { len_out = static_cast<uint32_t>(term.size()); return static_cast<int64_t>(q); }
             }
         }
     }
@@ -86,10 +140,11 @@ int64_t nearest_scan(const SAShard<Tok>& sh, const Clause<Tok>& c, uint64_t p, u
 
 }  // namespace detail
 
-/// Evaluates a CNF query. limit: store at most this many matches; stop_at_limit:
-/// stop scanning anchors once `limit` matches are found (count is then partial).
-template <class Tok>
-CnfOut evaluate(const Engine<Tok>& e, const std::vector<Clause<Tok>>& cnf, uint64_t max_clause_freq,
+/// Evaluates a CNF query on either backend. limit: store at most this many
+/// matches; stop_at_limit: stop scanning anchors once `limit` matches are
+/// found (count is then partial).
+template <class Shard, class Tok = typename Shard::Token>
+CnfOut evaluate(const ShardedEngine<Shard>& e, const std::vector<Clause<Tok>>& cnf, uint64_t max_clause_freq,
                 uint64_t max_diff, uint64_t limit, bool stop_at_limit, uint64_t seed) {
     CnfOut out;
     const size_t S = e.n_shards(), C = cnf.size();
@@ -144,7 +199,8 @@ CnfOut evaluate(const Engine<Tok>& e, const std::vector<Clause<Tok>>& cnf, uint6
     size_t pick_i = 0;
     bool stopped = false;
     for (size_t s = 0; s < S && !stopped; ++s) {
-        const SAShard<Tok>& sh = e.shard(s);
+        const Shard& sh = e.shard(s);
+        const detail::CnfCost cost = detail::cnf_cost(sh);
         uint64_t shard_total = 0;
         for (const auto& r : ranges[a][s]) shard_total += r.size();
         if (shard_total == 0) continue;
@@ -159,16 +215,26 @@ CnfOut evaluate(const Engine<Tok>& e, const std::vector<Clause<Tok>>& cnf, uint6
         // per non-anchor clause: positions or scan
         std::vector<int> use_scan(C, 0);
         std::vector<std::vector<std::pair<uint64_t, uint32_t>>> pos(C);
+        uint64_t scan_reach = 0;  // the longest n-gram of a scanned clause
         for (size_t c = 0; c < C; ++c) {
             if (c == a) continue;
-            uint64_t cc = 0;
+            uint64_t cc = 0, longest = 0;
             for (const auto& r : ranges[c][s]) cc += r.size();
-            const double scan_cost = static_cast<double>(n_here) * static_cast<double>(2 * max_diff + 1) *
-                                     static_cast<double>(cnf[c].size()) * 3.0;
-            const double pos_cost = static_cast<double>(cc) * 80.0;
-            if (cc > 0 && scan_cost < pos_cost) use_scan[c] = 1;
-            else pos[c] = detail::clause_positions(sh, cnf[c], ranges[c][s]);
+            for (const auto& term : cnf[c]) longest = std::max<uint64_t>(longest, term.size());
+            const double win = static_cast<double>(2 * max_diff + 1);
+            const double scan_cost =
+                static_cast<double>(n_here) *
+                (win * static_cast<double>(cnf[c].size()) * cost.per_token_term +
+                 (win + static_cast<double>(longest)) * cost.per_window_token + cost.per_window);
+            const double pos_cost = static_cast<double>(cc) * cost.per_occurrence;
+            if (cc > 0 && scan_cost < pos_cost) {
+                use_scan[c] = 1;
+                scan_reach = std::max(scan_reach, longest);
+            } else {
+                pos[c] = detail::clause_positions(sh, cnf[c], ranges[c][s]);
+            }
         }
+        std::vector<Tok> window_buf;
         auto test_anchor = [&](uint64_t p, uint32_t alen) {
             auto d = sh.doc_of(p);
             auto span = sh.doc_span(d.first);
@@ -176,12 +242,14 @@ CnfOut evaluate(const Engine<Tok>& e, const std::vector<Clause<Tok>>& cnf, uint6
             const uint64_t wlo = std::max<uint64_t>(dstart, p >= max_diff ? p - max_diff : 0);
             const uint64_t whi = std::min<uint64_t>(dend == 0 ? 0 : dend - 1, p + max_diff);
             uint64_t lo = p, hi = p + alen;
+            const Tok* W = nullptr;  // the window's text, fetched once for every scanned clause
             for (size_t c = 0; c < C; ++c) {
                 if (c == a) continue;
                 int64_t q = -1;
                 uint32_t len = 0;
                 if (use_scan[c]) {
-                    q = detail::nearest_scan(sh, cnf[c], p, wlo, whi, dend, len);
+                    if (!W) W = detail::text_window(sh, wlo, std::min<uint64_t>(dend, whi + scan_reach), window_buf);
+                    q = detail::nearest_scan(W, wlo, cnf[c], p, wlo, whi, dend, len);
                 } else {
                     const auto& v = pos[c];
                     auto it = std::lower_bound(v.begin(), v.end(), std::make_pair(wlo, uint32_t(0)));

@@ -130,10 +130,42 @@ def test_perplexity_on_fm(pairs):
     assert ra == rb and ra["tokens"] > 0
 
 
-def test_unsupported_lm_queries_on_fm_say_so(pairs):
-    _, fm = pairs["u8-1shard"]
-    with pytest.raises(infinigram.InfinigramError, match="FM"):
-        fm.count_cnf([["the cat"]])
+CNFS = [
+    [["the cat"], ["mat", "rat"]],
+    [["plan"], ["a"]],                      # a frequent second clause: windows scanned around anchors
+    [["cadabra"], ["a", "b"], ["abra"]],
+    [["fox"], ["lazy"], ["jumps over 1", "jumps over 2"]],
+    [["mississippi"], ["zzz"]],             # no match
+    [["document 1"], ["dogs", "cat"]],
+    [["quick"], ["o"]],                     # every anchor window holds the frequent clause
+]
+
+
+@pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])
+def test_cnf_equal_sa_backend(pairs, name):
+    """Boolean search on the FM-index gives the SA backend's answers: the same
+    matches (in the same order when the shards are the same), counts, windows,
+    and for a sampled anchor clause the same sample for the same seed."""
+    sa, fm = pairs[name]
+    same_layout = sa.n_shards == fm.n_shards
+    for cnf in CNFS:
+        for D in (0, 3, 40):
+            a, b = sa.find_cnf(cnf, max_diff_tokens=D), fm.find_cnf(cnf, max_diff_tokens=D)
+            assert (b.count, b.approx) == (a.count, a.approx) == (len(a), False), (cnf, D)
+            ka = list(zip(a.doc_ix.tolist(), a.start.tolist(), a.end.tolist(), a.anchor.tolist()))
+            kb = list(zip(b.doc_ix.tolist(), b.start.tolist(), b.end.tolist(), b.anchor.tolist()))
+            assert (kb == ka) if same_layout else (sorted(kb) == sorted(ka)), (cnf, D)
+            assert fm.count_cnf(cnf, max_diff_tokens=D) == sa.count_cnf(cnf, max_diff_tokens=D)
+            ma = sa.search_docs_cnf(cnf, maxnum=3, max_diff_tokens=D, context=4)
+            mb = fm.search_docs_cnf(cnf, maxnum=3, max_diff_tokens=D, context=4)
+            assert len(mb) == len(ma) == min(3, a.count)
+            if same_layout:
+                assert [(m.doc_ix, m.text) for m in mb] == [(m.doc_ix, m.text) for m in ma]
+    assert sum(sa.count_cnf(c, max_diff_tokens=40)[0] > 0 for c in CNFS) >= 5  # the cases do match
+    if same_layout:
+        for seed in range(5):
+            r = fm.count_cnf([["the"], ["a", "o"]], max_clause_freq=7, max_diff_tokens=6, seed=seed)
+            assert r[1] and r == sa.count_cnf([["the"], ["a", "o"]], max_clause_freq=7, max_diff_tokens=6, seed=seed)
 
 
 @pytest.mark.parametrize("name", ["u8-1shard", "u8-3shards"])

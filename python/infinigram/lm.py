@@ -27,7 +27,6 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from . import _core
-from .errors import InfinigramError
 
 Query = Union[str, Sequence[int], np.ndarray]
 Token = Union[int, str]
@@ -170,16 +169,6 @@ def _token(index: Any, t: Token) -> int:
             raise ValueError(f"next token {t!r} encodes to {len(ids)} tokens, expected exactly 1")
         return int(ids[0])
     return int(t)
-
-
-def _sa_engine(index: Any, what: str) -> Any:
-    """The index's engine for queries that need the suffix-array backend."""
-    if getattr(index, "backend", "sa") != "sa":
-        raise InfinigramError(
-            f"{what} is not available on the FM-index backend yet (every other query is: prob, ntd, "
-            f"∞-gram, scoring, matching, counts, documents); build the index with backend='sa' for it"
-        )
-    return index._engine
 
 
 def _ids(index: Any, q: Query) -> Any:
@@ -400,7 +389,7 @@ def _cnf(index: Any, cnf: Sequence[Any], max_clause_freq: int, max_diff_tokens: 
     if max_clause_freq <= 0 or max_diff_tokens < 0:
         raise ValueError("max_clause_freq must be > 0 and max_diff_tokens >= 0")
     count, approx, complete, at, tested, m = _core.cnf_evaluate(
-        _sa_engine(index, "CNF search"), _cnf_ids(index, cnf), int(max_clause_freq), int(max_diff_tokens), int(limit), stop,
+        index._engine, _cnf_ids(index, cnf), int(max_clause_freq), int(max_diff_tokens), int(limit), stop,
         _seed(seed))
     return CnfResult(int(count), bool(approx), m[:, 1].copy(), m[:, 2].copy(), m[:, 3].copy(), m[:, 4].copy(),
                      int(at), int(tested), bool(complete))
