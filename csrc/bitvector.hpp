@@ -792,10 +792,20 @@ public:
         }
         return i;
     }
-    /// True if x is a value; then *rank = its index.
+    /// True if x is a value; then *rank = its index. The walk of rank1 over
+    /// x's bucket, stopped at the first low part >= x's (no select1 after it).
     bool contains(uint64_t x, uint64_t* rank) const {
-        const uint64_t r = rank1(x);
-        if (r < m_ && select(r) == x) { *rank = r; return true; }
+        if (x >= u_) return false;
+        const uint64_t h = x >> l_, lx = x & ((uint64_t(1) << l_) - 1);
+        uint64_t p = h == 0 ? 0 : select0_high(h - 1) + 1;  // first bit of bucket h
+        uint64_t i = p - h;                                  // values before bucket h
+        for (; p < high_.size() && high_[p]; ++p, ++i) {
+            const uint64_t lo = low(i);
+            if (lo < lx) continue;
+            if (lo > lx) return false;
+            *rank = i;
+            return true;
+        }
         return false;
     }
     size_t bytes() const { return low_.size() * 8 + high_.bytes() + hint_.size() * 8 + 24; }

@@ -16,8 +16,8 @@
 //  * A match's span is [min start, max end) over the anchor and, for each other
 //    clause, its occurrence nearest to the anchor (ties: the earlier one).
 //
-// Both backends (any ShardedEngine): the anchors' positions are suffix_at
-// (one SA read; on an FM-index a locate, < sa_sample LF steps), the text
+// Both backends (any ShardedEngine): the anchors' positions are suffix_at_many
+// (SA reads; on an FM-index locates, < sa_sample LF steps, batched), the text
 // around an anchor is the shard's tokens (suffix array) or an extraction of
 // the window (FM-index). Per shard and clause the cheaper of "locate all the
 // clause's occurrences" and "scan the window around each anchor" is chosen
@@ -109,9 +109,14 @@ std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const Shard& sh, con
     size_t tot = 0;
     for (const auto& r : ranges) tot += r.size();
     v.reserve(tot);
-    for (size_t t = 0; t < c.size(); ++t)
-        for (uint64_t k = ranges[t].lo; k < ranges[t].hi; ++k)
-            v.emplace_back(sh.suffix_at(k), static_cast<uint32_t>(c[t].size()));
+    std::vector<uint64_t> ranks, pos;
+    for (size_t t = 0; t < c.size(); ++t) {
+        ranks.resize(ranges[t].size());
+        pos.resize(ranks.size());
+        for (uint64_t k = 0; k < ranks.size(); ++k) ranks[k] = ranges[t].lo + k;
+        sh.suffix_at_many(ranks.data(), ranks.size(), pos.data());
+        for (uint64_t p : pos) v.emplace_back(p, static_cast<uint32_t>(c[t].size()));
+    }
     std::sort(v.begin(), v.end());
     return v;
 }
@@ -269,21 +274,36 @@ CnfOut evaluate(const ShardedEngine<Shard>& e, const std::vector<Clause<Tok>>& c
                 out.matches.push_back(CnfMatch{s, e.doc_base(s) + d.first, lo - dstart, hi - dstart, p - dstart});
             if (stop_at_limit && out.matches.size() >= limit) stopped = true;
         };
-        // walk this shard's anchor occurrences (index = base_index + local)
+        // walk this shard's anchor occurrences (index = base_index + local),
+        // their positions looked up kBatch at a time (an FM-index batches the locates)
+        constexpr size_t kBatch = 256;
+        std::vector<uint64_t> ranks, at;
+        auto flush = [&](uint32_t alen) {
+            at.resize(ranks.size());
+            sh.suffix_at_many(ranks.data(), ranks.size(), at.data());
+            for (size_t k = 0; k < at.size() && !stopped; ++k) test_anchor(at[k], alen);
+            ranks.clear();
+        };
         uint64_t local = 0;
         for (size_t t = 0; t < cnf[a].size() && !stopped; ++t) {
             const Range r = ranges[a][s][t];
             const uint32_t alen = static_cast<uint32_t>(cnf[a][t].size());
             if (!sampled) {
-                for (uint64_t k = r.lo; k < r.hi && !stopped; ++k) test_anchor(sh.suffix_at(k), alen);
+                for (uint64_t k = r.lo; k < r.hi && !stopped; ++k) {
+                    ranks.push_back(k);
+                    if (ranks.size() == kBatch) flush(alen);
+                }
             } else {
                 while (pick_i < picks.size() && !stopped) {
                     uint64_t g = picks[pick_i];
                     if (g >= base_index + local + r.size()) break;
-                    test_anchor(sh.suffix_at(r.lo + (g - base_index - local)), alen);
+                    ranks.push_back(r.lo + (g - base_index - local));
+                    if (ranks.size() == kBatch) flush(alen);
                     ++pick_i;
                 }
             }
+            if (!ranks.empty() && !stopped) flush(alen);
+            ranks.clear();
             local += r.size();
         }
         base_index += shard_total;

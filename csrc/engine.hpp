@@ -175,10 +175,16 @@ public:
     /// shard order then SA order.
     void locate(const Tok* q, size_t m, uint64_t limit, std::vector<uint64_t>& docs,
                 std::vector<uint64_t>& offs) const {
+        std::vector<uint64_t> ranks, pos;
         for (size_t s = 0; s < shards_.size() && docs.size() < limit; ++s) {
             const Range r = m == 0 ? Range{0, 0} : shards_[s]->find(q, m);
-            for (uint64_t k = r.lo; k < r.hi && docs.size() < limit; ++k) {
-                const auto d = shards_[s]->doc_of(shards_[s]->suffix_at(k));
+            const uint64_t take = std::min<uint64_t>(r.size(), limit - docs.size());
+            ranks.resize(take);
+            pos.resize(take);
+            for (uint64_t k = 0; k < take; ++k) ranks[k] = r.lo + k;
+            shards_[s]->suffix_at_many(ranks.data(), take, pos.data());  // (FM: locates batched)
+            for (uint64_t k = 0; k < take; ++k) {
+                const auto d = shards_[s]->doc_of(pos[k]);
                 docs.push_back(doc_base_[s] + d.first);
                 offs.push_back(d.second);
             }

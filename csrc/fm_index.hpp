@@ -249,6 +249,58 @@ public:
     /// SA[rank] (as SAShard::suffix_at).
     uint64_t suffix_at(uint64_t rank) const { return locate_row(rank + 1); }
 
+    /// pos[k] = the text position of rows[k], k < n: locate_row for many rows,
+    /// kGroup LF walks in flight, one wavelet level per round for all of them
+    /// (their cache misses overlap; a walk that reaches a sampled row hands
+    /// its slot to the next row at once).
+    void locate_rows(const uint64_t* rows, size_t n, uint64_t* pos) const {
+        size_t idx[kGroup];
+        uint64_t steps[kGroup], v[kGroup], i[kGroup];
+        int64_t sym[kGroup];
+        size_t ns = 0, next = 0;
+        auto admit = [&](size_t s) -> bool {  // the next row that needs a walk into slot s
+            while (next < n) {
+                const size_t a = next++;
+                const uint64_t r = rows[a];
+                uint64_t k;
+                if (marks_.contains(r, &k)) { pos[a] = samples_[k] * sa_sample_; continue; }
+                idx[s] = a;
+                steps[s] = 0;
+                wt_.begin(r - (r > primary_), &v[s], &i[s]);
+                return true;
+            }
+            return false;
+        };
+        while (ns < kGroup && admit(ns)) ++ns;
+        while (ns > 0) {
+            wt_.step_batch(v, i, ns, sym);
+            for (size_t s = ns; s-- > 0;) {  // downwards: a finished slot takes the last one's walk
+                if (sym[s] < 0) continue;
+                const uint64_t r = C_[sym[s]] + i[s];
+                ++steps[s];
+                uint64_t k;
+                if (!marks_.contains(r, &k)) { wt_.begin(r - (r > primary_), &v[s], &i[s]); continue; }
+                pos[idx[s]] = samples_[k] * sa_sample_ + steps[s];
+                if (admit(s)) continue;
+                --ns;
+                idx[s] = idx[ns]; steps[s] = steps[ns]; v[s] = v[ns]; i[s] = i[ns];
+            }
+        }
+    }
+    /// out[k] = SA[ranks[k]] (suffix_at of many ranks, batched as locate_rows).
+    void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const {
+        std::vector<uint64_t> rows(ranks, ranks + n);
+        for (auto& r : rows) ++r;
+        locate_rows(rows.data(), n, out);
+    }
+    /// out[k] = the token at positions[k] (< n_positions()): one-token
+    /// extractions, their LF walks batched as in extract.
+    void tokens_at(const uint64_t* positions, size_t n, Tok* out) const {
+        std::vector<Chain> chains(n);
+        for (size_t k = 0; k < n; ++k) chains[k] = Chain{0, positions[k] + 1, positions[k], 0, out + k};
+        walk(chains.data(), n);
+    }
+
     /// (row, position) of the sampled position nearest at or after pos (pos <= n):
     /// the ISA sample of ceil(pos / isa_sample) names an SA sample (by index);
     /// past the last one, row 0 = position n.
@@ -272,12 +324,12 @@ public:
         while (b > start) {
             uint64_t a = (b - 1) / t * t;  // largest multiple of t below b
             if (a < start) a = start;
-            chains.push_back(Chain{0, b, a, 0});
+            chains.push_back(Chain{0, b, a, 0, out + (a - start)});
             b = a;
         }
         const size_t nc = chains.size();
         threads = std::max(1, std::min<int>(threads, static_cast<int>(nc / 4)));  // >= 4 walks (256 tokens at I = 64) each
-        if (threads == 1) { walk(chains.data(), nc, start, out); return; }
+        if (threads == 1) { walk(chains.data(), nc); return; }
         // Groups of <= kGroup walks, as many as a multiple of the threads,
         // handed out one at a time: equal shares on idle cores, and a thread
         // on a busy core takes fewer of them instead of holding the others up.
@@ -287,7 +339,7 @@ public:
         std::atomic<size_t> next{0};
         auto work = [&] {
             for (size_t g0; (g0 = next.fetch_add(unit)) < nc;)
-                walk(chains.data() + g0, std::min(unit, nc - g0), start, out);
+                walk(chains.data() + g0, std::min(unit, nc - g0));
         };
         std::vector<std::thread> pool;
         for (int th = 1; th < threads; ++th) pool.emplace_back(work);
@@ -368,7 +420,10 @@ private:
     }
 
     static constexpr size_t kGroup = 32;  // walks in flight (<= RRRVector::kMaxBatch): independent work per batched rank
-    struct Chain { uint64_t row, pos, stop, at; };  // at: the position of row (phase 0)
+    struct Chain {
+        uint64_t row, pos, stop, at;  // at: the position of row (phase 0)
+        Tok* out;                     // where position `stop` goes (the tokens [stop, pos) follow it)
+    };
     /// Walks chains [c, c + nc): each from the sample at or after its piece's
     /// end (phase 0, `at` down to `pos`), then down the piece (`pos` down to
     /// `stop`, writing tokens). kGroup walks are in flight in slots; each round
@@ -376,7 +431,7 @@ private:
     /// whose LF step reached its leaf starts the next step, or the next chain,
     /// at once, so every round is full whatever the symbols' code lengths
     /// (lock step per LF step left the deep levels' rounds nearly empty).
-    void walk(Chain* c, size_t nc, uint64_t start, Tok* out) const {
+    void walk(Chain* c, size_t nc) const {
         size_t chain[kGroup];
         uint64_t v[kGroup], i[kGroup];  // each slot's wavelet node reference and position in it
         int64_t sym[kGroup];
@@ -404,7 +459,7 @@ private:
                 if (sym[s] < 0) continue;
                 Chain& ch = c[chain[s]];
                 ch.row = C_[sym[s]] + i[s];
-                if (ch.at == ch.pos) out[--ch.pos - start] = token_of(static_cast<uint64_t>(sym[s]));
+                if (ch.at == ch.pos) { --ch.pos; ch.out[ch.pos - ch.stop] = token_of(static_cast<uint64_t>(sym[s])); }
                 --ch.at;  // the row's position (>= pos; == pos once down the piece)
                 if (busy(ch)) { begin_step(s); continue; }
                 if (admit(s)) continue;

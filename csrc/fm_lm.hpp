@@ -181,17 +181,29 @@ lm::NtdOut ntd(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, uin
     if (max_support == 0) max_support = 1;
     const Tok sep = separator_of<Tok>();
     std::vector<std::pair<uint64_t, uint64_t>> raw;  // (token, weight)
-    auto visit_row = [&](const FMShard<Tok>& sh, uint64_t row, uint64_t weight) {
-        const uint64_t p = sh.locate_row(row) + l;  // position of the next token
-        if (p >= sh.n_positions()) return;           // the occurrence ends the shard
-        Tok t;
-        sh.extract(p, p + 1, &t);
-        if (t != sep) raw.emplace_back(static_cast<uint64_t>(t), weight);
+    std::vector<uint64_t> rows, pos;
+    std::vector<Tok> toks;
+    // The tokens after the occurrences in `rows` of shard sh, each weighted
+    // `weight`: the rows located, then the next tokens read, both batched.
+    auto visit_rows = [&](const FMShard<Tok>& sh, uint64_t weight) {
+        pos.resize(rows.size());
+        sh.locate_rows(rows.data(), rows.size(), pos.data());
+        size_t k = 0;
+        for (uint64_t p : pos)
+            if (p + l < sh.n_positions()) pos[k++] = p + l;  // (else the occurrence ends the shard)
+        pos.resize(k);
+        toks.resize(k);
+        sh.tokens_at(pos.data(), k, toks.data());
+        for (Tok t : toks)
+            if (t != sep) raw.emplace_back(static_cast<uint64_t>(t), weight);
+        rows.clear();
     };
     const bool exact = exact_mode == 1 || (exact_mode == 0 && max_occ <= max_support);
     if (exact) {
-        for (size_t s = 0; s < S; ++s)
-            for (uint64_t r = cur[s].occ.lo; r < cur[s].occ.hi; ++r) visit_row(e.shard(s), r, 1);
+        for (size_t s = 0; s < S; ++s) {
+            for (uint64_t r = cur[s].occ.lo; r < cur[s].occ.hi; ++r) rows.push_back(r);
+            visit_rows(e.shard(s), 1);
+        }
     } else {
         uint64_t unit = 1;
         while ((occ + unit - 1) / unit > max_support) unit <<= 1;
@@ -199,7 +211,8 @@ lm::NtdOut ntd(const ShardedEngine<FMShard<Tok>>& e, const Tok* q, size_t m, uin
         std::mt19937_64 rng(seed);
         for (size_t s = 0; s < S; ++s) {
             const uint64_t off = std::uniform_int_distribution<uint64_t>(0, unit - 1)(rng);
-            for (uint64_t r = cur[s].occ.lo + off; r < cur[s].occ.hi; r += unit) visit_row(e.shard(s), r, unit);
+            for (uint64_t r = cur[s].occ.lo + off; r < cur[s].occ.hi; r += unit) rows.push_back(r);
+            visit_rows(e.shard(s), unit);
         }
         o.unit = unit;
         o.approx = true;

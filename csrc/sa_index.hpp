@@ -69,6 +69,13 @@ public:
     const Tok* tokens() const { return T_; }
 
     uint64_t suffix_at(uint64_t rank) const { return load_le(SA_ + rank * static_cast<uint64_t>(w_), w_); }
+    /// out[k] = SA[ranks[k]], k < n (the FM shard's batched form; here a loop).
+    void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const {
+        for (size_t k = 0; k < n; ++k) {
+            if (k + 8 < n) prefetch_rank(ranks[k + 8]);
+            out[k] = suffix_at(ranks[k]);
+        }
+    }
     /// Prefetches the SA entry of `rank` (no read).
     void prefetch_rank(uint64_t rank) const { __builtin_prefetch(SA_ + rank * static_cast<uint64_t>(w_)); }
 
