@@ -22,7 +22,9 @@
 //               shard (count_many) in lock step: one batched rank2 per
 //               pattern symbol over all of them, misses overlapped
 //   locate(row) LF-walk to a sampled row (positions divisible by sa_sample are
-//               sampled; their rows are an Elias–Fano set) -> < sa_sample steps
+//               sampled; their rows are an Elias–Fano set) -> < sa_sample steps;
+//               locate_rows / suffix_at_many: many rows, 32 walks in lock step
+//               as extract's; tokens_at: single tokens at many positions
 //   extract     one LF walk per isa_sample tokens, each from the row of the
 //               first sampled position at or after its end (the ISA sample
 //               names that SA sample; past the last one, row 0 = position n);
