@@ -257,37 +257,27 @@ public:
     /// its slot to the next row at once).
     void locate_rows(const uint64_t* rows, size_t n, uint64_t* pos) const {
         size_t idx[kGroup];
-        uint64_t steps[kGroup], v[kGroup], i[kGroup];
-        int64_t sym[kGroup];
-        size_t ns = 0, next = 0;
-        auto admit = [&](size_t s) -> bool {  // the next row that needs a walk into slot s
-            while (next < n) {
-                const size_t a = next++;
-                const uint64_t r = rows[a];
-                uint64_t k;
-                if (marks_.contains(r, &k)) { pos[a] = samples_[k] * sa_sample_; continue; }
-                idx[s] = a;
-                steps[s] = 0;
-                wt_.begin(r - (r > primary_), &v[s], &i[s]);
-                return true;
-            }
-            return false;
-        };
-        while (ns < kGroup && admit(ns)) ++ns;
-        while (ns > 0) {
-            wt_.step_batch(v, i, ns, sym);
-            for (size_t s = ns; s-- > 0;) {  // downwards: a finished slot takes the last one's walk
-                if (sym[s] < 0) continue;
-                const uint64_t r = C_[sym[s]] + i[s];
+        uint64_t steps[kGroup];
+        size_t next = 0;
+        lockstep(
+            [&](size_t s, uint64_t& row) {  // the next row that needs a walk
+                for (uint64_t k; next < n; ++next) {
+                    if (marks_.contains(rows[next], &k)) { pos[next] = samples_[k] * sa_sample_; continue; }
+                    idx[s] = next;
+                    steps[s] = 0;
+                    row = rows[next++];
+                    return true;
+                }
+                return false;
+            },
+            [&](size_t s, int64_t, uint64_t row) {  // one LF step done: at a sampled row yet?
                 ++steps[s];
                 uint64_t k;
-                if (!marks_.contains(r, &k)) { wt_.begin(r - (r > primary_), &v[s], &i[s]); continue; }
+                if (!marks_.contains(row, &k)) return false;
                 pos[idx[s]] = samples_[k] * sa_sample_ + steps[s];
-                if (admit(s)) continue;
-                --ns;
-                idx[s] = idx[ns]; steps[s] = steps[ns]; v[s] = v[ns]; i[s] = i[ns];
-            }
-        }
+                return true;
+            },
+            [&](size_t to, size_t from) { idx[to] = idx[from]; steps[to] = steps[from]; });
     }
     /// out[k] = SA[ranks[k]] (suffix_at of many ranks, batched as locate_rows).
     void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const {
@@ -299,7 +289,7 @@ public:
     /// extractions, their LF walks batched as in extract.
     void tokens_at(const uint64_t* positions, size_t n, Tok* out) const {
         std::vector<Chain> chains(n);
-        for (size_t k = 0; k < n; ++k) chains[k] = Chain{0, positions[k] + 1, positions[k], 0, out + k};
+        for (size_t k = 0; k < n; ++k) chains[k] = Chain{positions[k] + 1, positions[k], 0, out + k};
         walk(chains.data(), n);
     }
 
@@ -326,7 +316,7 @@ public:
         while (b > start) {
             uint64_t a = (b - 1) / t * t;  // largest multiple of t below b
             if (a < start) a = start;
-            chains.push_back(Chain{0, b, a, 0, out + (a - start)});
+            chains.push_back(Chain{b, a, 0, out + (a - start)});
             b = a;
         }
         const size_t nc = chains.size();
@@ -423,50 +413,68 @@ private:
 
     static constexpr size_t kGroup = 32;  // walks in flight (<= RRRVector::kMaxBatch): independent work per batched rank
     struct Chain {
-        uint64_t row, pos, stop, at;  // at: the position of row (phase 0)
-        Tok* out;                     // where position `stop` goes (the tokens [stop, pos) follow it)
+        uint64_t pos, stop, at;  // at: the position of the walk's current row (>= pos)
+        Tok* out;                // where position `stop` goes (the tokens [stop, pos) follow it)
     };
-    /// Walks chains [c, c + nc): each from the sample at or after its piece's
-    /// end (phase 0, `at` down to `pos`), then down the piece (`pos` down to
-    /// `stop`, writing tokens). kGroup walks are in flight in slots; each round
-    /// is one wavelet level for all of them (one batched rank), and a slot
-    /// whose LF step reached its leaf starts the next step, or the next chain,
-    /// at once, so every round is full whatever the symbols' code lengths
-    /// (lock step per LF step left the deep levels' rounds nearly empty).
+    /// Walks chains [c, c + nc) (lockstep): each from the sample at or after
+    /// its piece's end (phase 0, `at` down to `pos`), then down the piece
+    /// (`pos` down to `stop`, writing tokens). (Lock step per whole LF step,
+    /// before the slots, left the deep levels' rounds nearly empty.)
     void walk(Chain* c, size_t nc) const {
-        size_t chain[kGroup];
+        size_t chain[kGroup];  // each slot's chain
+        size_t next = 0;
+        auto busy = [](const Chain& ch) { return ch.at > ch.stop; };  // at >= pos >= stop
+        lockstep(
+            [&](size_t s, uint64_t& row) {  // the next chain with work
+                for (; next < nc; ++next) {
+                    Chain& ch = c[next];
+                    const auto rp = start_row(ch.pos);
+                    ch.at = rp.second;
+                    if (busy(ch)) { chain[s] = next++; row = rp.first; return true; }
+                }
+                return false;
+            },
+            [&](size_t s, int64_t sym, uint64_t row) {  // one LF step done: write its token once down the piece
+                (void)row;
+                Chain& ch = c[chain[s]];
+                if (ch.at == ch.pos) { --ch.pos; ch.out[ch.pos - ch.stop] = token_of(static_cast<uint64_t>(sym)); }
+                --ch.at;  // the row's position (>= pos; == pos once down the piece)
+                return !busy(ch);
+            },
+            [&](size_t to, size_t from) { chain[to] = chain[from]; });
+    }
+
+    /// Runs LF walks kGroup at a time in slots, one wavelet level per round
+    /// for all of them (one batched rank: their cache misses overlap).
+    /// admit(s, row&) puts the next walk into slot s with its first row
+    /// (false: none left); step(s, symbol, row) is called when slot s's LF
+    /// step ends at `row` (BWT symbol `symbol`) and returns true if that walk
+    /// is over; move(to, from) moves a slot's caller state when slots are
+    /// compacted. A slot whose walk ends takes the next walk at once, so
+    /// every round is full whatever the symbols' code lengths.
+    template <class Admit, class Step, class Move>
+    void lockstep(Admit&& admit, Step&& step, Move&& move) const {
         uint64_t v[kGroup], i[kGroup];  // each slot's wavelet node reference and position in it
         int64_t sym[kGroup];
-        size_t ns = 0, next = 0;
-        auto busy = [](const Chain& ch) { return ch.at > ch.stop; };  // at >= pos >= stop
-        auto begin_step = [&](size_t s) {  // the LF step of the slot's chain from its row
-            const uint64_t row = c[chain[s]].row;
+        size_t ns = 0;
+        auto start = [&](size_t s) {
+            uint64_t row;
+            if (!admit(s, row)) return false;
             wt_.begin(row - (row > primary_), &v[s], &i[s]);
+            return true;
         };
-        auto admit = [&](size_t s) {  // the next chain with work into slot s; false: none left
-            while (next < nc) {
-                Chain& ch = c[next];
-                const auto rp = start_row(ch.pos);
-                ch.row = rp.first;
-                ch.at = rp.second;
-                if (busy(ch)) { chain[s] = next++; begin_step(s); return true; }
-                ++next;
-            }
-            return false;
-        };
-        while (ns < kGroup && admit(ns)) ++ns;
+        while (ns < kGroup && start(ns)) ++ns;
         while (ns > 0) {
             wt_.step_batch(v, i, ns, sym);
             for (size_t s = ns; s-- > 0;) {  // downwards: a finished slot takes the last one's walk
                 if (sym[s] < 0) continue;
-                Chain& ch = c[chain[s]];
-                ch.row = C_[sym[s]] + i[s];
-                if (ch.at == ch.pos) { --ch.pos; ch.out[ch.pos - ch.stop] = token_of(static_cast<uint64_t>(sym[s])); }
-                --ch.at;  // the row's position (>= pos; == pos once down the piece)
-                if (busy(ch)) { begin_step(s); continue; }
-                if (admit(s)) continue;
+                const uint64_t row = C_[sym[s]] + i[s];
+                if (!step(s, sym[s], row)) { wt_.begin(row - (row > primary_), &v[s], &i[s]); continue; }
+                if (start(s)) continue;
                 --ns;
-                chain[s] = chain[ns]; v[s] = v[ns]; i[s] = i[ns];
+                v[s] = v[ns];
+                i[s] = i[ns];
+                move(s, ns);
             }
         }
     }
