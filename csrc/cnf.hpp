@@ -14,7 +14,8 @@
 //    proximity test is exact, either against their sorted positions or, when
 //    they are frequent, by scanning the text window around each anchor.
 //  * A match's span is [min start, max end) over the anchor and, for each other
-//    clause, its occurrence nearest to the anchor (ties: the earlier one).
+//    clause, its occurrence nearest to the anchor (ties: the earlier one; of
+//    its n-grams starting there, the longest), whichever way it is found.
 //
 // Both backends (any ShardedEngine): the anchors' positions are suffix_at_many
 // (SA reads; on an FM-index locates, < sa_sample LF steps, batched), the text
@@ -121,7 +122,8 @@ std::vector<std::pair<uint64_t, uint32_t>> clause_positions(const Shard& sh, con
     return v;
 }
 
-/// Nearest occurrence start q of clause c to p in [wlo, whi] (positions); -1 if none.
+/// Nearest occurrence start q of clause c to p in [wlo, whi] (positions), with
+/// the length of the longest of c's n-grams there; -1 if none.
 /// W holds the text from position W0 on, through doc_end or whi + the longest n-gram.
 template <class Tok>
 int64_t nearest_scan(const Tok* W, uint64_t W0, const Clause<Tok>& c, uint64_t p, uint64_t wlo, uint64_t whi,
@@ -134,10 +136,12 @@ int64_t nearest_scan(const Tok* W, uint64_t W0, const Clause<Tok>& c, uint64_t p
             uint64_t q;
             if (side == 0) { if (p < wlo + dist) continue; q = p - dist; }
             else { q = p + dist; if (q > whi) continue; }
+            size_t longest = 0;  // of the n-grams starting at q
             for (const auto& term : c) {
-                if (q + term.size() > doc_end) continue;
-                if (std::equal(term.begin(), term.end(), W + (q - W0))) { len_out = static_cast<uint32_t>(term.size()); return static_cast<int64_t>(q); }
+                if (q + term.size() > doc_end || term.size() <= longest) continue;
+                if (std::equal(term.begin(), term.end(), W + (q - W0))) longest = term.size();
             }
+            if (longest > 0) { len_out = static_cast<uint32_t>(longest); return static_cast<int64_t>(q); }
         }
     }
     return -1;
@@ -262,6 +266,7 @@ CnfOut evaluate(const ShardedEngine<Shard>& e, const std::vector<Clause<Tok>>& c
                     for (; it != v.end() && it->first <= whi; ++it) {
                         uint64_t dist = it->first > p ? it->first - p : p - it->first;
                         if (dist < best) { best = dist; q = static_cast<int64_t>(it->first); len = it->second; }
+                        else if (static_cast<int64_t>(it->first) == q) len = it->second;  // same start: longer (sorted)
                         else if (it->first > p) break;
                     }
                 }

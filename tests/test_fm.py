@@ -66,6 +66,31 @@ def _queries(sa: infinigram.Index, seed: int, n: int = 150) -> List[List[int]]:
 
 
 @pytest.mark.parametrize("name", ["synth", "random", "real", "shards", "u16"])
+def test_cnf_match_sa_backend(pairs, name):
+    """CNF search (cnf.hpp on FMShard: anchors located, windows extracted)
+    against the SA backend on the same shards: identical matches and order,
+    counts, and the same sample for the same seed."""
+    sa, fm = pairs[name]
+    rng = random.Random(11)
+    qs = _queries(sa, 5, n=60)
+    cnfs = []
+    for _ in range(25):
+        cnfs.append([[rng.choice(qs)[:rng.randint(1, 3)] for _ in range(rng.randint(1, 2))]
+                     for _ in range(rng.randint(1, 3))])
+    matched = 0
+    for cnf in cnfs:
+        for D in (0, 4, 60):
+            a, b = sa.find_cnf(cnf, max_diff_tokens=D), fm.find_cnf(cnf, max_diff_tokens=D)
+            assert (b.count, b.approx, b.anchor_total) == (a.count, a.approx, a.anchor_total), (cnf, D)
+            for f in ("doc_ix", "start", "end", "anchor"):
+                assert getattr(b, f).tolist() == getattr(a, f).tolist(), (cnf, D, f)
+            matched += a.count > 0
+        r = fm.count_cnf(cnf, max_clause_freq=3, max_diff_tokens=30, seed=2)
+        assert r == sa.count_cnf(cnf, max_clause_freq=3, max_diff_tokens=30, seed=2), cnf
+    assert matched >= 20
+
+
+@pytest.mark.parametrize("name", ["synth", "random", "real", "shards", "u16"])
 def test_queries_match_sa_backend(pairs, name):
     sa, fm = pairs[name]
     assert fm.manifest["backend"] == "fm"
