@@ -287,8 +287,6 @@ void score_query(const FMEngine<Tok>& e, const Tok* f, const int64_t* o, size_t 
     fm_lm::score_many(e, f, o, ns, n, so, threads);
 }
 
-/// Defines lm_prob, lm_ntd, lm_prob_many and lm_score_many for one engine
-/// class (an overload per backend; infinigram/lm.py calls them).
 /// cnf_evaluate(engine, ...) for one engine class (cnf.hpp works on both backends).
 template <class PE>
 void def_cnf(py::module_& m) {
@@ -332,6 +330,8 @@ void def_cnf(py::module_& m) {
         "CNF query: (count, approx, complete, anchor_total, anchor_tested, matches[k, 5] = shard, doc, start, end, anchor).");
 }
 
+/// Defines lm_prob, lm_ntd, lm_prob_many and lm_score_many for one engine
+/// class (an overload per backend; infinigram/lm.py calls them).
 template <class PE>
 void def_lm_api(py::module_& m) {
     m.def(

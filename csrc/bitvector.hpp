@@ -780,33 +780,15 @@ public:
     uint64_t select(uint64_t i) const { return ((high_.select1(i) - i) << l_) | low(i); }
     /// Number of values < x.
     uint64_t rank1(uint64_t x) const {
-        if (x >= u_) return m_;
-        const uint64_t h = x >> l_, lx = x & ((uint64_t(1) << l_) - 1);
-        // values with high part < h: ones before the h-th zero
-        uint64_t p = h == 0 ? 0 : select0_high(h - 1) + 1;  // first bit of bucket h
-        uint64_t i = p - h;                                  // values before bucket h
-        while (p < high_.size() && high_[p]) {
-            if (low(i) >= lx) break;
-            ++i;
-            ++p;
-        }
-        return i;
+        bool found;
+        return x >= u_ ? m_ : lower_bound(x, &found);
     }
-    /// True if x is a value; then *rank = its index. The walk of rank1 over
-    /// x's bucket, stopped at the first low part >= x's (no select1 after it).
+    /// True if x is a value; then *rank = its index.
     bool contains(uint64_t x, uint64_t* rank) const {
-        if (x >= u_) return false;
-        const uint64_t h = x >> l_, lx = x & ((uint64_t(1) << l_) - 1);
-        uint64_t p = h == 0 ? 0 : select0_high(h - 1) + 1;  // first bit of bucket h
-        uint64_t i = p - h;                                  // values before bucket h
-        for (; p < high_.size() && high_[p]; ++p, ++i) {
-            const uint64_t lo = low(i);
-            if (lo < lx) continue;
-            if (lo > lx) return false;
-            *rank = i;
-            return true;
-        }
-        return false;
+        bool found = false;
+        const uint64_t i = x < u_ ? lower_bound(x, &found) : 0;
+        if (found) *rank = i;
+        return found;
     }
     size_t bytes() const { return low_.size() * 8 + high_.bytes() + hint_.size() * 8 + 24; }
     void save(Blob& b) const {
@@ -829,6 +811,19 @@ public:
     }
 
 private:
+    /// Index of the first value >= x (x < u_), walking x's bucket of the high
+    /// part; *found: that value is x.
+    uint64_t lower_bound(uint64_t x, bool* found) const {
+        const uint64_t h = x >> l_, lx = x & ((uint64_t(1) << l_) - 1);
+        uint64_t p = h == 0 ? 0 : select0_high(h - 1) + 1;  // first bit of bucket h
+        uint64_t i = p - h;                                  // values before bucket h
+        for (; p < high_.size() && high_[p]; ++p, ++i) {
+            const uint64_t lo = low(i);
+            if (lo >= lx) { *found = lo == lx; return i; }
+        }
+        *found = false;
+        return i;
+    }
     static constexpr uint64_t kHint = 256;
     /// Position of the z-th (0-based) zero of the high part: from the hint, scan words.
     uint64_t select0_high(uint64_t z) const {

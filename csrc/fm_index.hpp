@@ -251,21 +251,21 @@ public:
     /// SA[rank] (as SAShard::suffix_at).
     uint64_t suffix_at(uint64_t rank) const { return locate_row(rank + 1); }
 
-    /// pos[k] = the text position of rows[k], k < n: locate_row for many rows,
+    /// pos[k] = the text position of row rows[k] + add, k < n: locate_row for many rows,
     /// kGroup LF walks in flight, one wavelet level per round for all of them
     /// (their cache misses overlap; a walk that reaches a sampled row hands
     /// its slot to the next row at once).
-    void locate_rows(const uint64_t* rows, size_t n, uint64_t* pos) const {
+    void locate_rows(const uint64_t* rows, size_t n, uint64_t* pos, uint64_t add = 0) const {
         size_t idx[kGroup];
         uint64_t steps[kGroup];
         size_t next = 0;
         lockstep(
             [&](size_t s, uint64_t& row) {  // the next row that needs a walk
                 for (uint64_t k; next < n; ++next) {
-                    if (marks_.contains(rows[next], &k)) { pos[next] = samples_[k] * sa_sample_; continue; }
+                    if (marks_.contains(rows[next] + add, &k)) { pos[next] = samples_[k] * sa_sample_; continue; }
                     idx[s] = next;
                     steps[s] = 0;
-                    row = rows[next++];
+                    row = rows[next++] + add;
                     return true;
                 }
                 return false;
@@ -280,11 +280,7 @@ public:
             [&](size_t to, size_t from) { idx[to] = idx[from]; steps[to] = steps[from]; });
     }
     /// out[k] = SA[ranks[k]] (suffix_at of many ranks, batched as locate_rows).
-    void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const {
-        std::vector<uint64_t> rows(ranks, ranks + n);
-        for (auto& r : rows) ++r;
-        locate_rows(rows.data(), n, out);
-    }
+    void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const { locate_rows(ranks, n, out, 1); }
     /// out[k] = the token at positions[k] (< n_positions()): one-token
     /// extractions, their LF walks batched as in extract.
     void tokens_at(const uint64_t* positions, size_t n, Tok* out) const {
