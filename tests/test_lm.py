@@ -133,16 +133,23 @@ def head_texts(path, n, max_bytes):
 
 
 class Corpus:
-    def __init__(self, single, multi, ref, kind):
-        self.single, self.multi, self.ref, self.kind = single, multi, ref, kind
+    def __init__(self, single, multi, ref, kind, fm=None):
+        self.single, self.multi, self.ref, self.kind, self.fm = single, multi, ref, kind, fm
 
 
-def make_corpus(tmp, name, texts, tokenizer="bytes", shard_size=None, docs=None) -> Corpus:
+def make_corpus(tmp, name, texts, tokenizer="bytes", shard_size=None, docs=None, fm=False) -> Corpus:
+    """One-shard and multi-shard suffix-array indexes of texts (and with fm=True
+    a multi-shard FM index, sparse samples) beside a brute-force reference."""
     d = tmp.mktemp(name)
     src = write_jsonl(str(d / "c.jsonl"), texts)
     infinigram.build(src, str(d / "one"), tokenizer=tokenizer, progress=False)
     infinigram.build(src, str(d / "many"), tokenizer=tokenizer, progress=False, shard_size=shard_size)
     single, multi = infinigram.Index(str(d / "one")), infinigram.Index(str(d / "many"))
+    fm_index = None
+    if fm:
+        infinigram.build(src, str(d / "fm"), tokenizer=tokenizer, progress=False, shard_size=shard_size,
+                         backend="fm", sa_sample=5, isa_sample=7)
+        fm_index = infinigram.Index(str(d / "fm"))
     assert multi.n_shards > 1, "the multi-shard index must have several shards"
     if docs is None:
         if tokenizer == "bytes":
@@ -151,7 +158,7 @@ def make_corpus(tmp, name, texts, tokenizer="bytes", shard_size=None, docs=None)
             from tokenizers import Tokenizer
             hf = Tokenizer.from_file(tokenizer)
             docs = [e.ids for e in hf.encode_batch(texts, add_special_tokens=False)]
-    return Corpus(single, multi, Ref(docs), name)
+    return Corpus(single, multi, Ref(docs), name, fm_index)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +172,7 @@ def lm_rand_u8(tmp_path_factory):
             t += "abc"  # many prompts at document ends
         texts.append(t)
     texts.append("abc")  # last document of a shard ends with a prompt
-    return make_corpus(tmp_path_factory, "lm_rand_u8", texts, shard_size=600)
+    return make_corpus(tmp_path_factory, "lm_rand_u8", texts, shard_size=600, fm=True)
 
 
 @pytest.fixture(scope="module")
@@ -485,8 +492,28 @@ def test_cnf_frequent_clause_uses_window_scan(lm_rand_u8):
     cnf = [[list(b"abc")], [list(b"a"), list(b" ")]]
     for D in (0, 1, 5, 30):
         exp = ref.cnf(cnf, D)
-        for idx in (lm_rand_u8.single, lm_rand_u8.multi):
+        for idx in (lm_rand_u8.single, lm_rand_u8.multi, lm_rand_u8.fm):
             assert idx.count_cnf(cnf, max_diff_tokens=D) == (exp, False)
+
+
+def test_cnf_fm_backend_matches_reference(lm_rand_u8):
+    """CNF on the FM backend (anchors located, windows extracted) against the
+    brute-force reference, with each match's span holding every clause."""
+    ref, fm, rng = lm_rand_u8.ref, lm_rand_u8.fm, random.Random(9)
+    assert fm.manifest["backend"] == "fm" and fm.n_shards > 1
+    docs = [d for d in ref.docs if len(d) > 5]
+    for _ in range(12):
+        cnf = [[(lambda d, L: d[(i := rng.randint(0, len(d) - L)):i + L])(rng.choice(docs), rng.randint(1, 3))
+                for _ in range(rng.randint(1, 2))] for _ in range(rng.randint(1, 3))]
+        for D in (0, 3, 40):
+            exp = ref.cnf(cnf, D)
+            r = fm.find_cnf(cnf, max_diff_tokens=D, limit=10 ** 6)
+            assert (r.count, r.approx, len(r)) == (exp, False, exp), (cnf, D)
+            for di, s, e in zip(r.doc_ix.tolist(), r.start.tolist(), r.end.tolist()):
+                span = ref.docs[di][s:e]
+                for clause in cnf:
+                    assert any(any(span[k:k + len(t)] == list(t) for k in range(len(span) - len(t) + 1))
+                               for t in clause)
 
 
 def test_cnf_sampling(lm_rand_u8):
