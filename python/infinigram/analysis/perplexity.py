@@ -113,7 +113,17 @@ def load_hf_model(model: str) -> Any:
         _need("gguf", "loading a .gguf model", "neural")
         path, kw["gguf_file"] = os.path.dirname(os.path.abspath(model)), os.path.basename(model)
     tok = tr.AutoTokenizer.from_pretrained(path, **kw)  # type: ignore[attr-defined]
-    lm = tr.AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kw)  # type: ignore[attr-defined]
+    version = tuple(int(x) for x in tr.__version__.split(".")[:2] if x.isdigit())
+    # from_pretrained's argument is `dtype` since transformers 4.56, `torch_dtype` before
+    kw["dtype" if version >= (4, 56) else "torch_dtype"] = torch.float32
+    lm, info = tr.AutoModelForCausalLM.from_pretrained(path, output_loading_info=True, **kw)  # type: ignore[attr-defined]
+    if "gguf_file" in kw and "lm_head.weight" in info.get("missing_keys", ()):
+        # A GGUF file without output.weight means the head is the token
+        # embedding (llama.cpp reads it so); transformers before ~4.50 left
+        # the head randomly initialised instead.
+        out, emb = lm.get_output_embeddings(), lm.get_input_embeddings()
+        if out is not None and emb is not None and out.weight.shape == emb.weight.shape:
+            out.weight = emb.weight
     lm.eval()
     return tok, lm
 
