@@ -440,7 +440,8 @@
       return;
     }
     await withButton(btn, async () => {
-      const r = await api(indexPath('document'), { doc_ix: d.doc_ix, max_tokens: 50000 });
+      // the server caps the length (its max_doc_tokens) and says when it did
+      const r = await api(indexPath('document'), { doc_ix: d.doc_ix });
       const text = typeof r.text === 'string' ? r.text : '';
       const before = d.before || '', match = d.match || '';
       // locate the window in the full text to keep the match highlighted
@@ -453,6 +454,11 @@
       } else {
         textEl.replaceChildren(el('span', 'before', text));
         if (r.truncated) textEl.appendChild(el('span', 'ell', '…'));
+      }
+      if (r.truncated && typeof r.length === 'number') {
+        const shown = typeof r.shown_tokens === 'number' ? r.shown_tokens : null;
+        textEl.appendChild(el('span', 'trunc-note',
+          '\n[' + (shown !== null ? 'the first ' + fmtInt(shown) + ' of ' : '') + fmtInt(r.length) + ' tokens shown]'));
       }
       node.classList.add('full');
       btn.textContent = 'Show less';
@@ -473,7 +479,7 @@
     syncUrl();
     let r;
     try {
-      r = await api(indexPath(infgram ? 'infgram_ntd' : 'ntd'), q);
+      r = await api(indexPath(infgram ? 'infgram_ntd' : 'ntd'), Object.assign({ top: NTD_ROWS }, q));
     } catch (e) {
       if (isCurrent('ntd', seq)) setState(card, 'error');
       throw e;
@@ -491,13 +497,16 @@
     }
     if (typeof r.prompt_count === 'number') parts.push('context occurs ' + fmtInt(r.prompt_count) + '×');
     if (typeof r.denom === 'number') parts.push(fmtInt(r.denom) + ' continuation' + (r.denom === 1 ? '' : 's'));
-    parts.push(dist.length + ' distinct next token' + (dist.length === 1 ? '' : 's'));
+    const nDistinct = typeof r.n_distinct === 'number' ? r.n_distinct : dist.length;
+    parts.push(fmtInt(nDistinct) + ' distinct next token' + (nDistinct === 1 ? '' : 's'));
+    if (r.approx) parts.push('counts estimated from a sample');
     sum.textContent = parts.join(' · ') + '.';
-    renderBars($('ntd-chart'), dist);
+    state.ntdQueryIds = Array.isArray(r.query_ids) ? r.query_ids : null;
+    renderBars($('ntd-chart'), dist, nDistinct);
     setState(card, 'done');
   }
 
-  function renderBars(box, dist) {
+  function renderBars(box, dist, nDistinct) {
     box.replaceChildren();
     if (dist.length === 0) {
       box.appendChild(el('p', 'muted', 'Nothing follows this context in the corpus.'));
@@ -511,8 +520,10 @@
       row.dataset.tokenId = String(d.token_id);
       row.dataset.count = String(d.count);
       row.dataset.prob = String(d.prob);
+      if (typeof d.token === 'string') row.dataset.piece = d.token;
+      row.title = 'token id ' + d.token_id + (typeof d.token === 'string' ? ' ' + JSON.stringify(d.token) : '') +
+        ': click to append it to the query';
       const label = el('span', 'bar-label', visiblePiece(d.token));
-      label.title = 'token id ' + d.token_id + (typeof d.token === 'string' ? ' · ' + JSON.stringify(d.token) : '');
       const track = el('span', 'bar-track');
       const fill = el('span', 'bar-fill');
       fill.style.width = Math.max(0.5, (100 * (d.prob || 0)) / max).toFixed(2) + '%';
@@ -520,13 +531,36 @@
       const val = el('span', 'bar-val');
       val.appendChild(el('b', null, fmtProb(d.prob)));
       val.appendChild(el('span', 'muted', ' ' + fmtInt(d.count)));
+      for (const c of [label, track, val]) c.title = row.title;
       row.append(label, track, val);
       box.appendChild(row);
     }
-    if (dist.length > rows.length) {
-      const rest = dist.slice(rows.length).reduce((a, d) => a + (d.prob || 0), 0);
-      box.appendChild(el('p', 'muted small', '+ ' + (dist.length - rows.length) + ' more tokens (' + fmtProb(rest) + ' together)'));
+    const more = Math.max(nDistinct || 0, dist.length) - rows.length;
+    if (more > 0) {
+      const shownP = rows.reduce((a, d) => a + (d.prob || 0), 0);
+      box.appendChild(el('p', 'muted small', '+ ' + fmtInt(more) + ' more token' + (more === 1 ? '' : 's') +
+        ' (' + fmtProb(Math.max(0, 1 - shownP)) + ' together)'));
     }
+  }
+
+  // Clicking a bar appends its token to the query and asks again (count and
+  // next tokens, and the documents if they are open).
+  function extendQuery(row) {
+    const id = Number(row.dataset.tokenId);
+    const piece = row.dataset.piece;
+    const input = $('query-input');
+    if (queryMode() === 'text' && typeof piece === 'string' && !/\\x[0-9a-f]{2}/i.test(piece)) {
+      input.value += piece;
+    } else if (state.ntdQueryIds) {
+      $('mode-ids').checked = true;
+      updatePlaceholder();
+      input.value = state.ntdQueryIds.concat([id]).join(' ');
+    } else {
+      return;
+    }
+    const jobs = [runCount(), runNtd()];
+    if (!$('docs-result').hidden) jobs.push(runDocs());
+    Promise.all(jobs).catch(showError);
   }
 
   // ---------------------------------------------------------------- trace text
@@ -777,6 +811,10 @@
     });
     $('btn-docs').addEventListener('click', () => withButton($('btn-docs'), runDocs));
     $('btn-ntd').addEventListener('click', () => withButton($('btn-ntd'), runNtd));
+    $('ntd-chart').addEventListener('click', (ev) => {
+      const row = ev.target.closest('.bar-row');
+      if (row) extendQuery(row);
+    });
     $('ntd-infgram').addEventListener('change', () => {
       if (!$('ntd-result').hidden) withButton($('btn-ntd'), runNtd);
     });
