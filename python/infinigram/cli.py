@@ -174,6 +174,7 @@ def make_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", help="print the manifest as JSON")
 
     add_analysis_parsers(sub, fmt_cls)  # mia|contamination|perplexity (analysis/)
+    add_serve_parser(sub, fmt_cls)  # serve (server/)
 
     d = sub.add_parser("demo", help="index the bundled sample corpus and query it", description=DEMO_HELP,
                        formatter_class=fmt_cls)
@@ -794,8 +795,111 @@ def cmd_perplexity(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------
+# serve: the HTTP API and web page (infinigram.server)
+# ----------------------------------------------------------------------------
+
+SERVE_HELP = """\
+Serve one or more indexes over HTTP: a JSON API under /v1/, infini-gram's API
+shape at POST /api, a web page at /, Prometheus metrics at /metrics and a
+health check at /healthz (docs/API.md). Each INDEX is a directory, served
+under its directory name, or NAME=DIR. Indexes are named here only: no
+request can open another path. Read-only.
+
+Binds 127.0.0.1 unless --host says otherwise. With --api-key (or the
+environment variable INFINIGRAM_API_KEY) every request but /healthz and the
+page's static files must send 'Authorization: Bearer KEY' or 'X-API-Key: KEY'
+(401 otherwise). Requests beyond a limit (flags below) are answered 413, 422
+or 429 with a JSON error naming the limit. Needs the serve extra:
+pip install 'infinigram[serve]'.
+
+examples:
+  infinigram serve idx
+  infinigram serve docs=idx-docs code=idx-code --port 8080 --workers 2
+  INFINIGRAM_API_KEY=secret infinigram serve idx --host 0.0.0.0
+  curl -s localhost:8000/v1/idx/count -d '{"query": "list comprehension"}'
+  curl -s localhost:8000/api -d '{"index": "idx", "query_type": "count", "query": "Python"}'
+"""
+
+
+def add_serve_parser(sub: Any, fmt_cls: Any) -> None:
+    """Sub-command serve; one flag per server limit (infinigram.server.settings)."""
+    from .server.settings import Settings
+
+    s = sub.add_parser("serve", help="HTTP API and web page over one or more indexes", description=SERVE_HELP,
+                       formatter_class=fmt_cls)
+    s.add_argument("indexes", nargs="+", metavar="INDEX", help="index directory, or NAME=DIR")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    s.add_argument("--api-key", default=None, metavar="KEY",
+                   help="require this key (default: $INFINIGRAM_API_KEY; unset: no key)")
+    s.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes (default 1; they share the memory-mapped index pages)")
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    lim = s.add_argument_group("limits (a request beyond one gets a JSON error naming it)")
+    for name, flag, typ, default, help_ in Settings.flag_specs():
+        lim.add_argument(flag, dest="limit_" + name, type=typ, default=default, metavar="N",
+                         help=f"{help_} (default {default})")
+
+
+def _serve_indexes(specs: Sequence[str]) -> Dict[str, str]:
+    from .server.state import NAME_RE
+
+    out: Dict[str, str] = {}
+    for spec in specs:
+        name, eq, path = spec.partition("=")
+        if not eq or not NAME_RE.match(name):
+            path = spec
+            name = os.path.basename(os.path.normpath(spec)) or "index"
+            if not NAME_RE.match(name):
+                raise InputError(f"{spec}: the directory name {name!r} is not a valid index name; "
+                                 "give one as NAME=DIR (letters, digits, '.', '_', '-')")
+        if name in out:
+            raise InputError(f"index name {name!r} given twice (name them with NAME=DIR)")
+        out[name] = path
+    return out
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from .server.app import create_app
+    except ImportError as e:
+        raise InfinigramError(f"infinigram serve needs the serve extra ({e.name or e} is missing): "
+                              "pip install 'infinigram[serve]'") from None
+    from .server.settings import ENV_API_KEY, ENV_CONFIG, Settings
+
+    settings = Settings.from_dict({k[len("limit_"):]: v for k, v in vars(args).items() if k.startswith("limit_")})
+    indexes = _serve_indexes(args.indexes)
+    key = args.api_key if args.api_key is not None else os.environ.get(ENV_API_KEY)
+    if args.workers < 1:
+        raise InputError("--workers must be >= 1")
+    app = create_app(indexes, settings, key or None)  # opens every index now: a bad one fails here
+    names = ", ".join(f"{n} ({e.index.n_tokens:,} tokens, {e.index.backend})"
+                      for n, e in app.state.infinigram.entries.items())
+    print(f"{PROG}: serving {names} on http://{args.host}:{args.port} "
+          f"({'API key required' if key else 'no API key'}; {args.workers} worker(s))", file=sys.stderr)
+    if not key and args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"{PROG}: warning: listening on {args.host} without an API key", file=sys.stderr)
+    common = dict(host=args.host, port=args.port, log_level=args.log_level, access_log=args.access_log,
+                  timeout_graceful_shutdown=5)
+    if args.workers == 1:
+        uvicorn.run(app, **common)
+    else:  # worker processes import the app factory, configured through the environment
+        os.environ[ENV_CONFIG] = Settings.dump_config({n: os.path.abspath(p) for n, p in indexes.items()}, settings)
+        if key:
+            os.environ[ENV_API_KEY] = key
+        else:
+            os.environ.pop(ENV_API_KEY, None)
+        uvicorn.run("infinigram.server.app:app_from_env", factory=True, workers=args.workers, **common)
+    return 0
+
+
 COMMANDS = {"build": cmd_build, "query": cmd_query, "info": cmd_info, "demo": cmd_demo}
 COMMANDS.update({"mia": cmd_mia, "contamination": cmd_contamination, "perplexity": cmd_perplexity})
+COMMANDS["serve"] = cmd_serve
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
