@@ -535,9 +535,11 @@ def test_api_key(driver, indexes) -> None:
 
         # the key in the URL; a wrong one is refused with the server's message
         p.js("sessionStorage.clear();")
-        p.open(f"?key={key}&index=pydocs&q=%20the%20Python")  # q= runs the count at once
+        p.open(f"?key={key}&index=pydocs&q=%20the%20Python")  # q= runs the count and documents at once
         assert p.wait_done("count-result") == "done", p.error()
+        assert p.wait_done("docs-result") == "done", p.error()
         assert int(p.el("#count-value").get_attribute("data-count")) == indexes["pydocs"].count(" the Python")
+        assert "key=" not in p.d.current_url  # kept for the tab, out of the address bar
         p.js("sessionStorage.clear();")
         p.open("?key=wrong")
         p.wait_js("return !document.getElementById('error').hidden;")

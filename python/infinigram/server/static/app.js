@@ -799,6 +799,14 @@
   function init() {
     const params = new URLSearchParams(location.search);
     state.key = params.get('key') || sessionStorage.getItem('infinigram-key') || '';
+    if (params.has('key')) {
+      // keep the key for this tab, but out of the address bar (and of links copied from it)
+      if (state.key) sessionStorage.setItem('infinigram-key', state.key);
+      const rest = new URLSearchParams(location.search);
+      rest.delete('key');
+      const q = rest.toString();
+      history.replaceState(null, '', location.pathname + (q ? '?' + q : ''));
+    }
     $('api-key').value = state.key;
     if (params.get('mode') === 'ids') $('mode-ids').checked = true;
     updatePlaceholder();
@@ -877,7 +885,11 @@
 
     showTab(params.get('tab') === 'text' ? 'text' : 'search');
     loadIndexes().then(() => {
-      if (state.index !== null && params.get('q')) withButton($('btn-count'), runCount);
+      // a shared link (?q=...) shows its count and documents at once
+      if (state.index !== null && params.get('q')) {
+        withButton($('btn-count'), runCount);
+        withButton($('btn-docs'), runDocs);
+      }
     });
   }
 
