@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 import time
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -151,7 +151,11 @@ def make_parser() -> argparse.ArgumentParser:
                         "2^17 for bytes); smaller: faster queries, larger tables")
 
     q = sub.add_parser("query", help="count / find / show occurrences; n-gram and ∞-gram LM queries", description=QUERY_HELP, formatter_class=fmt_cls)
-    q.add_argument("index", metavar="INDEX", help="index directory")
+    q.add_argument("index", metavar="INDEX [INDEX ...]",
+                   help="index directory; several (same tokenizer, token width and backend) are searched as one: "
+                        "counts summed, ∞-gram over the union, documents numbered on from one index to the next "
+                        "and named by index and id")
+    q.add_argument("--union-part", action="append", default=[], help=argparse.SUPPRESS)  # set by _union_argv
     qs = q.add_subparsers(dest="mode", metavar="MODE")
     qs.required = True
     common = argparse.ArgumentParser(add_help=False)
@@ -221,7 +225,7 @@ def _jsonable(o: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
-def _open_index(path: str, verify: bool = False) -> Any:
+def _open_index(path: Union[str, List[str]], verify: bool = False) -> Any:
     from .index import Index
 
     return Index(path, verify=verify)
@@ -272,16 +276,37 @@ def _snippet(index: Any, m: Any) -> str:
     return str(m.text)
 
 
+QUERY_MODES = ("count", "find", "docs", "doc")  # + LM_MODES
+
+
+def _union_argv(argv: List[str]) -> List[str]:
+    """``query A B MODE ...`` -> ``query --union-part B A MODE ...``: argparse
+    cannot take several positionals before a subcommand, so the index paths
+    before the mode name are rewritten here (one path: unchanged)."""
+    if not argv or argv[0] != "query":
+        return argv
+    i, paths = 1, []
+    while i < len(argv) and not argv[i].startswith("-") and argv[i] not in QUERY_MODES + LM_MODES:
+        paths.append(argv[i])
+        i += 1
+    if len(paths) < 2:
+        return argv
+    extra = [x for p in paths[1:] for x in ("--union-part", p)]
+    return ["query"] + extra + [paths[0]] + argv[i:]
+
+
 def cmd_query(args: argparse.Namespace) -> int:
-    index = _open_index(args.index)
+    index = _open_index([args.index] + args.union_part if args.union_part else args.index)
     if args.mode in LM_MODES:
         return cmd_query_lm(index, args)
     if args.mode == "doc":
         d = index.get_doc(args.doc_ix)
         if args.json:
-            _print_json({"doc_ix": int(d.doc_ix), "n_tokens": len(d.tokens), "metadata": d.metadata, "text": d.text})
+            _print_json({"doc_ix": int(d.doc_ix), **_source_json(d.source), "n_tokens": len(d.tokens),
+                         "metadata": d.metadata, "text": d.text})
         else:
-            print(f"# doc {d.doc_ix}  {len(d.tokens)} tokens  {json.dumps(d.metadata, ensure_ascii=False)}")
+            print(f"# doc {d.doc_ix}{_source_text(d.source)}  {len(d.tokens)} tokens  "
+                  f"{json.dumps(d.metadata, ensure_ascii=False)}")
             print(d.text)
         return 0
 
@@ -313,7 +338,7 @@ def cmd_query(args: argparse.Namespace) -> int:
                 **head,
                 "count": total,
                 "matches": [
-                    {"doc_ix": int(m.doc_ix), "offset": int(m.offset), "length": int(m.length),
+                    {"doc_ix": int(m.doc_ix), **_source_json(m.source), "offset": int(m.offset), "length": int(m.length),
                      "start": int(m.start), "end": int(m.end), "text": m.text, "metadata": m.metadata}
                     for m in matches
                 ],
@@ -321,9 +346,19 @@ def cmd_query(args: argparse.Namespace) -> int:
         else:
             print(f"{total} occurrence(s); showing {len(matches)}")
             for m in matches:
-                print(f"\n--- doc {m.doc_ix}, token {m.offset}  {json.dumps(m.metadata, ensure_ascii=False)}")
+                print(f"\n--- doc {m.doc_ix}{_source_text(m.source)}, token {m.offset}  "
+                      f"{json.dumps(m.metadata, ensure_ascii=False)}")
                 print(_snippet(index, m))
     return 0
+
+
+def _source_json(source: Optional[Tuple[str, int]]) -> Dict[str, Any]:
+    """The JSON fields naming a document of a union by its index and id there (none for one index)."""
+    return {} if source is None else {"index": source[0], "index_doc_ix": int(source[1])}
+
+
+def _source_text(source: Optional[Tuple[str, int]]) -> str:
+    return "" if source is None else f" ({source[0]} doc {source[1]})"
 
 
 def _human_bytes(n: float) -> str:
@@ -905,7 +940,7 @@ COMMANDS["serve"] = cmd_serve
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the command line; returns the exit code (0 ok, 2 usage or input error)."""
     parser = make_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_union_argv(list(sys.argv[1:] if argv is None else argv)))
     if args.command is None:
         parser.print_help()
         return 2

@@ -13,6 +13,7 @@ tokens, ``n`` = tokens per shard, ``S`` = number of shards.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import os
 import threading
@@ -51,6 +52,7 @@ class Document:
     tokens: np.ndarray
     text: str
     metadata: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None  # (index name, id there): set by a union Index
 
     @property
     def length(self) -> int:
@@ -76,6 +78,7 @@ class Match:
     tokens: np.ndarray
     text: str
     metadata: Dict[str, Any] = field(default_factory=dict)
+    source: Optional[Tuple[str, int]] = None  # (index name, id there): set by a union Index
 
     @property
     def needle_start(self) -> int:
@@ -86,20 +89,98 @@ class Match:
         return self.offset + self.length - self.start
 
 
+IndexPath = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class Part:
+    """One index directory of an :class:`Index` (a union has several).
+
+    ``name``: how documents from it are named (the directory's base name, or
+    the key given in ``Index({name: path})``); ``first_shard``/``n_shards``:
+    its shards' places among the union's; ``doc_base``: the union-wide id of
+    its first document."""
+
+    name: str
+    path: str
+    manifest: Dict[str, Any]
+    first_shard: int
+    n_shards: int
+    doc_base: int
+    n_docs: int
+
+
+def _tokenizer_key(manifest: Dict[str, Any]) -> Tuple[Any, ...]:
+    """What must agree for two indexes to be searched as one: the tokenizer's
+    kind and content (sha256 of its file), its special-token handling, and the
+    token width. Where a tokenizer file was copied from does not matter."""
+    t = manifest.get("tokenizer") or {}
+    return (t.get("kind"), t.get("sha256"), bool(t.get("add_special_tokens", False)),
+            int(manifest["token_width"]))
+
+
+def _union_manifest(parts: List[Part]) -> Dict[str, Any]:
+    """The manifest of a union as one index would have it: the first part's
+    format fields, counts summed, every shard listed with its absolute
+    directory (``shard_paths`` joins an absolute ``dir`` as is)."""
+    first = parts[0].manifest
+    m = {k: v for k, v in first.items() if k not in ("shards", "build")}
+    for k in ("n_docs", "n_tokens", "n_positions"):
+        m[k] = sum(int(p.manifest[k]) for p in parts)
+    m["shards"] = [dict(s, dir=os.path.join(os.path.abspath(p.path), s["dir"]))
+                   for p in parts for s in p.manifest["shards"]]
+    m["union"] = [{"name": p.name, "path": p.path, "n_docs": p.n_docs, "doc_base": p.doc_base} for p in parts]
+    return m
+
+
 class Index:
-    """An opened index (all shards), memory-mapped.
+    """An opened index (all shards), memory-mapped; or several indexes
+    searched as one.
 
     ``Index(path)`` checks the manifest and every file's size (cheap: no file
     contents are read); ``verify=True`` also checks sha256 checksums (reads
     everything). The tokenizer is loaded on first use (string queries,
     decoding).
+
+    ``Index([path_a, path_b, ...])`` (or ``Index({"a": path_a, ...})``) opens
+    several indexes as one: one engine over all their shards, so every query
+    answers exactly as one index built over both corpora would (counts summed,
+    ∞-gram suffixes and next-token distributions over the union, CNF and
+    documents across all). Document ids run on from one index to the next in
+    the order given (``doc_base`` of each :class:`Part`); :meth:`doc_source`
+    names a document by its index and its id there, and the documents and
+    matches a union returns carry it as ``source``. The indexes must share the backend, the
+    token width and the tokenizer (its file's sha256); otherwise
+    :class:`InfinigramError` names both.
     """
 
-    def __init__(self, path: Union[str, "os.PathLike[str]"], verify: bool = False) -> None:
-        self.path = os.fspath(path)
-        self.manifest: Dict[str, Any] = fmt.read_manifest(self.path)
+    def __init__(self, path: Union[IndexPath, Sequence[IndexPath], Dict[str, IndexPath]],
+                 verify: bool = False) -> None:
+        named: List[Tuple[Optional[str], str]]
+        if isinstance(path, (str, os.PathLike)):
+            named = [(None, os.fspath(path))]
+        elif isinstance(path, dict):
+            named = [(str(k), os.fspath(v)) for k, v in path.items()]
+        else:
+            named = [(None, os.fspath(p)) for p in path]
+        if not named:
+            raise InfinigramError("Index: no index path given")
+        manifests = [fmt.read_manifest(p) for _, p in named]
         if verify:
-            fmt.verify_checksums(self.path, self.manifest)
+            for (_, p), m in zip(named, manifests):
+                fmt.verify_checksums(p, m)
+        self._check_compatible(named, manifests)
+        base_names = [os.path.basename(os.path.normpath(p)) or p for _, p in named]
+        unique = len(set(base_names)) == len(base_names)
+        self.parts: List[Part] = []
+        shard0 = doc0 = 0
+        for (name, p), m, bn in zip(named, manifests, base_names):
+            n_docs = int(m["n_docs"])
+            self.parts.append(Part(name or (bn if unique else p), p, m, shard0, len(m["shards"]), doc0, n_docs))
+            shard0 += len(m["shards"])
+            doc0 += n_docs
+        self.path = named[0][1]
+        self.manifest: Dict[str, Any] = manifests[0] if len(named) == 1 else _union_manifest(self.parts)
         m = self.manifest
         self.token_width: int = int(m["token_width"])
         self.separator: int = int(m["separator"])
@@ -117,6 +198,37 @@ class Index:
         self._meta: List[Optional[fmt.MetadataReader]] = [None] * len(specs)
         self._tokenizer: Optional[Tokenizer] = None
         self._lock = threading.Lock()
+
+    @staticmethod
+    def _check_compatible(named: List[Tuple[Optional[str], str]], manifests: List[Dict[str, Any]]) -> None:
+        """Raises InfinigramError naming both indexes when two of a union
+        differ in backend, token width or tokenizer."""
+        (_, p0), m0 = named[0], manifests[0]
+        for (_, p), m in zip(named[1:], manifests[1:]):
+            if m.get("backend", "sa") != m0.get("backend", "sa"):
+                raise InfinigramError(f"cannot search {p0} (backend {m0.get('backend', 'sa')}) and {p} "
+                                      f"(backend {m.get('backend', 'sa')}) as one index: the backends differ")
+            if int(m["token_width"]) != int(m0["token_width"]):
+                raise InfinigramError(f"cannot search {p0} (u{8 * int(m0['token_width'])} tokens) and {p} "
+                                      f"(u{8 * int(m['token_width'])} tokens) as one index: the token widths differ")
+            if _tokenizer_key(m) != _tokenizer_key(m0):
+                def show(x: Dict[str, Any]) -> str:
+                    t = x.get("tokenizer") or {}
+                    return t.get("kind", "?") + (f" sha256 {str(t.get('sha256'))[:12]}" if t.get("sha256") else "")
+                raise InfinigramError(f"cannot search {p0} (tokenizer {show(m0)}) and {p} (tokenizer {show(m)}) "
+                                      "as one index: the tokenizers differ")
+
+    @property
+    def is_union(self) -> bool:
+        """True when this Index searches several index directories as one."""
+        return len(self.parts) > 1
+
+    def doc_source(self, doc_ix: int) -> Tuple[str, int]:
+        """``(name, id)`` of a document: the index it comes from (its
+        :class:`Part` name) and its id within that index. O(log parts)."""
+        doc_ix = self._check_doc(doc_ix)
+        k = bisect.bisect_right([p.doc_base for p in self.parts], doc_ix) - 1
+        return self.parts[k].name, doc_ix - self.parts[k].doc_base
 
     # ---------------------------------------------------------------- basics
     @property
@@ -156,7 +268,8 @@ class Index:
         return q
 
     def __repr__(self) -> str:
-        return (f"Index({self.path!r}: {self.n_docs:,} docs, {self.n_tokens:,} tokens, "
+        where = repr(self.path) if not self.is_union else "[" + ", ".join(repr(p.path) for p in self.parts) + "]"
+        return (f"Index({where}: {self.n_docs:,} docs, {self.n_tokens:,} tokens, "
                 f"u{8 * self.token_width}, {self.n_shards} shard(s))")
 
     # ---------------------------------------------------------------- search
@@ -244,7 +357,8 @@ class Index:
         doc_ix = self._check_doc(doc_ix)
         shard, a, b = self._engine.doc_span(doc_ix)
         toks = self._engine.tokens(shard, a, b)
-        return Document(doc_ix, toks, self.decode(toks), self._metadata(doc_ix, shard))
+        return Document(doc_ix, toks, self.decode(toks), self._metadata(doc_ix, shard),
+                        self.doc_source(doc_ix) if self.is_union else None)
 
     def window(self, doc_ix: int, offset: int, length: int = 0, context: int = 50) -> Match:
         """Tokens and text of document ``doc_ix`` around the span
@@ -262,7 +376,8 @@ class Index:
         end = min(dlen, offset + length + context)
         toks = self._engine.tokens(shard, a + start, a + end)
         return Match(doc_ix, int(offset), int(length), int(start), int(end), toks,
-                     self.decode(toks), self._metadata(doc_ix, shard))
+                     self.decode(toks), self._metadata(doc_ix, shard),
+                     self.doc_source(doc_ix) if self.is_union else None)
 
     def search_docs(self, q: Query, maxnum: int = 10, context: int = 50,
                     sample: bool = False, seed: Optional[int] = None) -> List[Match]:
@@ -300,8 +415,10 @@ class Index:
     # ----------------------------------------------------------------- checks
     def verify(self) -> None:
         """Check every file's sha256 against the manifest (reads the whole
-        index). Raises ``IndexCorruptError`` naming the first bad file."""
-        fmt.verify_checksums(self.path, self.manifest)
+        index; every part of a union). Raises ``IndexCorruptError`` naming the
+        first bad file."""
+        for p in self.parts:
+            fmt.verify_checksums(p.path, p.manifest)
 
     # ------------------------------------------- language-model queries (lm.py)
     # Thin delegates; semantics and costs are documented in infinigram.lm and
