@@ -262,3 +262,51 @@ def sample_ngrams(ref: Reference, seed: int, n: int, max_len: int = 50) -> List[
         o = int(rng.integers(0, len(d) - m + 1))
         out.append(d[o:o + m].tolist())
     return out
+
+
+# ------------------------------------------------ two indexes, same answers
+def ngram_queries(ix: Any, docs: List[Dict[str, Any]], seed: int, n: int = 60) -> List[List[int]]:
+    """n-grams cut from the documents (present) plus a few random ones (mostly absent)."""
+    rng = random.Random(seed)
+    out = []
+    for _ in range(n):
+        t = ix.encode(rng.choice(docs)["text"]).tolist()
+        if len(t) < 2:
+            continue
+        L = rng.randint(1, min(12, len(t)))
+        i = rng.randrange(0, len(t) - L + 1)
+        out.append(t[i:i + L])
+    vocab = sorted({x for q in out for x in q})
+    out += [[rng.choice(vocab) for _ in range(rng.randint(1, 4))] for _ in range(10)]
+    return out
+
+
+def assert_same_answers(ix: Any, one: Any, docs: List[Dict[str, Any]], seed: int = 1) -> None:
+    """``ix`` answers as ``one`` does (an index built once over ``docs``, in
+    that order): counts, batched counts, n-gram / ∞-gram probabilities and
+    exact distributions, sequence scores, locations, documents, CNF."""
+    assert (ix.n_docs, ix.n_tokens) == (one.n_docs, one.n_tokens) == (len(docs), one.n_tokens)
+    qs = ngram_queries(one, docs, seed)
+    assert [ix.count(q) for q in qs] == [one.count(q) for q in qs]
+    assert ix.count_many(qs).tolist() == one.count_many(qs).tolist()
+    for q in qs[:20]:
+        ctx, nxt = q[:-1], q[-1]
+        for f in ("prob", "infgram_prob"):
+            a, b = getattr(ix, f)(ctx, nxt), getattr(one, f)(ctx, nxt)
+            assert (a.prompt_count, a.cont_count, a.end_count, a.suffix_len) == \
+                   (b.prompt_count, b.cont_count, b.end_count, b.suffix_len)
+        a, b = ix.infgram_ntd(ctx, exact=True), one.infgram_ntd(ctx, exact=True)
+        assert dict(a.items()) == dict(b.items()) and a.suffix_len == b.suffix_len
+        la, lb = ix.locate(q, 10**6), one.locate(q, 10**6)
+        assert sorted(zip(la.doc_ix.tolist(), la.offset.tolist())) == sorted(zip(lb.doc_ix.tolist(), lb.offset.tolist()))
+    text = docs[1]["text"][:200] + " zq!x " + docs[-1]["text"][:200]
+    sa, sb = ix.infgram_logprobs(text), one.infgram_logprobs(text)
+    assert sa.suffix_len.tolist() == sb.suffix_len.tolist()
+    np.testing.assert_array_equal(sa.logprobs, sb.logprobs)
+    for i in sorted({0, len(docs) // 2, len(docs) - 1}):
+        da, db = ix.get_doc(i), one.get_doc(i)
+        assert da.text == db.text == docs[i]["text"] and da.metadata == db.metadata
+    t = one.encode(docs[-1]["text"]).tolist()
+    if len(t) > 45:
+        cnf = [[t[0:3]], [t[5:7], t[40:42]]]
+        assert ix.count_cnf(cnf) == one.count_cnf(cnf) and one.count_cnf(cnf)[0] > 0

@@ -150,6 +150,18 @@ def make_parser() -> argparse.ArgumentParser:
                    help="fm: one Huffman-shaped wavelet tree per 2^B BWT symbols (0, default: by alphabet size, "
                         "2^17 for bytes); smaller: faster queries, larger tables")
 
+    ap = sub.add_parser("append", help="add documents to an index as new shards (atomic)",
+                        description=APPEND_HELP, formatter_class=fmt_cls)
+    ap.add_argument("index", metavar="INDEX", help="index directory to append to")
+    ap.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl/.jsonl.gz/.jsonl.zst/.txt files or directories")
+    ap.add_argument("--tokenizer", default=None, metavar="bytes|PATH",
+                    help="check that this is the index's tokenizer (the index's own is always used)")
+    ap.add_argument("--text-field", default=None, metavar="NAME", help="JSON field holding the text (default: the index's)")
+    ap.add_argument("--shard-size", default="auto", metavar="N", help="as for build")
+    ap.add_argument("--skip-invalid", action="store_true", help="skip (and count) invalid JSONL lines")
+    ap.add_argument("--threads", type=int, default=0, metavar="N", help="threads for construction (0: all)")
+    ap.add_argument("--no-progress", action="store_true", help="no summary line")
+
     q = sub.add_parser("query", help="count / find / show occurrences; n-gram and ∞-gram LM queries", description=QUERY_HELP, formatter_class=fmt_cls)
     q.add_argument("index", metavar="INDEX [INDEX ...]",
                    help="index directory; several (same tokenizer, token width and backend) are searched as one: "
@@ -260,6 +272,27 @@ def cmd_build(args: argparse.Namespace) -> int:
     )
     if args.no_progress:  # build() printed it already otherwise
         print(summary_line(manifest, os.path.abspath(args.output)), file=sys.stderr)
+    return 0
+
+
+APPEND_HELP = """Append the documents of INPUT files to the index INDEX as new shards.
+
+The new shards are built with the index's own tokenizer, backend and FM
+sampling, moved into INDEX, then published by replacing index.json with a new
+generation (atomic rename): an interruption leaves the previous generation
+whole, and the next append cleans up. Document ids continue from the last one.
+A process that opened the index before keeps answering from its generation
+(Index.reload() sees the new one). Costs what building the new documents
+alone costs; each append adds shards, and each shard adds ~1.2 us per count.
+"""
+
+
+def cmd_append(args: argparse.Namespace) -> int:
+    from .append import append
+
+    append(args.index, args.inputs, tokenizer=args.tokenizer, text_field=args.text_field,
+           shard_size=None if str(args.shard_size).strip().lower() == "none" else args.shard_size,
+           skip_invalid=args.skip_invalid, n_threads=args.threads, progress=not args.no_progress)
     return 0
 
 
@@ -935,6 +968,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 COMMANDS = {"build": cmd_build, "query": cmd_query, "info": cmd_info, "demo": cmd_demo}
 COMMANDS.update({"mia": cmd_mia, "contamination": cmd_contamination, "perplexity": cmd_perplexity})
 COMMANDS["serve"] = cmd_serve
+COMMANDS["append"] = cmd_append
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

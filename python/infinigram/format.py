@@ -160,13 +160,23 @@ def file_entry(path: str, progress: Optional[Callable[[int], None]] = None) -> D
 
 
 def write_manifest(index_path: str, manifest: Dict[str, Any]) -> str:
-    """Write ``index.json`` into ``index_path`` (pretty JSON, fsync'd). Returns its path."""
+    """Write ``index.json`` into ``index_path`` (pretty JSON, fsync'd),
+    atomically: a temporary file renamed over the old manifest, so a reader
+    sees the old one or the new one, never a mix (appends replace the
+    manifest of a live index). The caller fsyncs the directory. Returns its path."""
     path = os.path.join(index_path, MANIFEST)
+    tmp = os.path.join(index_path, f".{MANIFEST}.tmp-{os.getpid()}-{os.urandom(4).hex()}")
     data = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
     return path
 
 

@@ -165,6 +165,7 @@ class Index:
             named = [(None, os.fspath(p)) for p in path]
         if not named:
             raise InfinigramError("Index: no index path given")
+        self._spec = path
         manifests = [fmt.read_manifest(p) for _, p in named]
         if verify:
             for (_, p), m in zip(named, manifests):
@@ -217,6 +218,21 @@ class Index:
                     return t.get("kind", "?") + (f" sha256 {str(t.get('sha256'))[:12]}" if t.get("sha256") else "")
                 raise InfinigramError(f"cannot search {p0} (tokenizer {show(m0)}) and {p} (tokenizer {show(m)}) "
                                       "as one index: the tokenizers differ")
+
+    def reload(self) -> "Index":
+        """Re-read the manifest(s) and reopen, to see documents appended
+        since this Index was opened (``infinigram append``). Until then an
+        Index answers from the generation it opened. Calls already running in
+        other threads finish on the engine they started with. O(files)."""
+        fresh = Index(self._spec)
+        self.__dict__.update(fresh.__dict__)
+        return self
+
+    @property
+    def generation(self) -> int:
+        """The manifest generation this Index answers from (0 for a fresh
+        build, +1 per append; for a union, the sum over its parts)."""
+        return sum(int(p.manifest.get("generation", 0)) for p in self.parts)
 
     @property
     def is_union(self) -> bool:
