@@ -57,10 +57,11 @@ router = APIRouter()
 # ================================================================ parsing
 def _int_param(body: Dict[str, Any], name: str, default: Optional[int], lo: int, hi: Optional[int],
                limit: Optional[str] = None) -> Optional[int]:
-    """An optional integer field in [lo, hi] (hi = the server's limit ``limit`` when given)."""
+    """An optional integer field in [lo, hi] (hi = the server's limit ``limit`` when given);
+    missing: ``default``, lowered to ``hi``."""
     v = body.get(name)
     if v is None:
-        return default
+        return default if default is None or hi is None else min(default, hi)
     if type(v) is not int:
         raise ApiError(422, "invalid_query", f"{name} must be an integer")
     if v < lo:

@@ -19,6 +19,7 @@ Engine calls run either inline on the event loop or in a worker thread:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import time
@@ -97,15 +98,18 @@ class ServerState:
         self.settings = settings
         self.api_key = api_key or None
         self.entries: Dict[str, IndexEntry] = {n: open_entry(n, spec) for n, spec in indexes.items()}
-        self._limiter: Optional[anyio.CapacityLimiter] = None
+        self._limiters: Dict[int, anyio.CapacityLimiter] = {}
         self.started = time.time()
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
-        # created lazily: it must belong to the event loop that runs the app
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.settings.max_concurrent)
-        return self._limiter
+        """The thread-slot limiter of the running event loop (one per loop: a
+        server process has one loop; a test client may start several)."""
+        key = id(asyncio.get_running_loop())
+        lim = self._limiters.get(key)
+        if lim is None:
+            lim = self._limiters[key] = anyio.CapacityLimiter(self.settings.max_concurrent)
+        return lim
 
     # ------------------------------------------------------------ lookups
     def entry(self, name: Any) -> IndexEntry:

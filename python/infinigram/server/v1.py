@@ -185,6 +185,18 @@ def body_doc(model: Type[BaseModel]) -> Dict[str, Any]:
         "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
+def _bounded(b: BaseModel, field: str, settings: Any, limit: str, what: str, scale: int = 1, extra: int = 0) -> int:
+    """A parameter bounded by the server limit ``limit``: when the request gives
+    it, ``value * scale + extra`` must be within the limit (else 422 naming it);
+    when it does not, its default, lowered to fit the limit."""
+    value = getattr(b, field)
+    cap = getattr(settings, limit)
+    if field in b.model_fields_set and value is not None:
+        check_upper(value * scale + extra, settings, limit, what)
+        return int(value)
+    return int(max(0, min(value, (cap - extra) // scale)))
+
+
 def _state(request: Request) -> ServerState:
     return request.app.state.infinigram
 
@@ -235,7 +247,8 @@ async def count(request: Request, index: str) -> Response:
 @router.post("/{index}/find", summary="Suffix-array rank ranges of an n-gram per shard",
              openapi_extra=body_doc(FindBody))
 async def find(request: Request, index: str) -> Response:
-    """``{"count", "ranges": [[lo, hi], ...]}`` (one half-open range per shard)."""
+    """``{"count", "ranges": [[lo, hi], ...]}`` (one half-open range per shard; for the empty query
+    the ranges span every position, document separators included, while ``count`` is the number of tokens)."""
     st = _state(request)
     e = st.entry(index)
     b = await parse_body(request, FindBody)
@@ -244,9 +257,10 @@ async def find(request: Request, index: str) -> Response:
         ids = resolve(e, b.query, b.query_ids, max_tokens=st.settings.max_query_tokens)
         t0 = time.perf_counter()
         rs = e.index.find(ids)
+        c = e.index.count(ids)  # = the ranges' total, except for the empty query (ranges include separators)
         ms = _ms(t0)
         ranges = [[int(lo), int(hi)] for lo, hi in rs]
-        return {"index": e.name, "count": sum(hi - lo for lo, hi in ranges), "ranges": ranges,
+        return {"index": e.name, "count": int(c), "ranges": ranges,
                 "query_ids": to_list(ids), "latency_ms": ms}
 
     return json_response(await st.run(call, inline=is_cheap(st.settings, b.query, b.query_ids)))
@@ -332,7 +346,7 @@ async def _ntd(request: Request, index: str, infgram: bool) -> Response:
     e = st.entry(index)
     b = await parse_body(request, NtdBody)
     check_upper(b.max_support, st.settings, "max_support", "max_support")
-    ms_ = b.max_support or lm.DEFAULT_MAX_SUPPORT
+    ms_ = b.max_support or max(1, min(lm.DEFAULT_MAX_SUPPORT, st.settings.max_support))
 
     def call() -> Dict[str, Any]:
         ids = resolve(e, b.query, b.query_ids, max_tokens=st.settings.max_query_tokens)
@@ -388,14 +402,14 @@ async def search_docs(request: Request, index: str) -> Response:
     st = _state(request)
     e = st.entry(index)
     b = await parse_body(request, SearchDocsBody)
-    check_upper(b.maxnum, st.settings, "max_maxnum", "maxnum")
-    check_upper(2 * b.context, st.settings, "max_disp_len", "2 x context")
+    maxnum = _bounded(b, "maxnum", st.settings, "max_maxnum", "maxnum")
+    context = _bounded(b, "context", st.settings, "max_disp_len", "2 x context", scale=2)
 
     def call() -> Dict[str, Any]:
         ids = resolve(e, b.query, b.query_ids, max_tokens=st.settings.max_query_tokens)
         t0 = time.perf_counter()
         c = e.index.count(ids)
-        matches = e.index.search_docs(ids, maxnum=b.maxnum, context=b.context, sample=b.sample, seed=b.seed)
+        matches = e.index.search_docs(ids, maxnum=maxnum, context=context, sample=b.sample, seed=b.seed)
         ms = _ms(t0)
         return {"index": e.name, "count": int(c), "documents": [_doc_entry(e, m) for m in matches],
                 "query_ids": to_list(ids), "latency_ms": ms}
@@ -435,12 +449,13 @@ async def window(request: Request, index: str) -> Response:
     st = _state(request)
     e = st.entry(index)
     b = await parse_body(request, WindowBody)
-    check_upper(b.length + 2 * b.context, st.settings, "max_disp_len", "length + 2 x context")
+    check_upper(b.length, st.settings, "max_disp_len", "length")
+    context = _bounded(b, "context", st.settings, "max_disp_len", "length + 2 x context", scale=2, extra=b.length)
     _check_doc(e, b.doc_ix)
 
     def call() -> Dict[str, Any]:
         t0 = time.perf_counter()
-        m = e.index.window(b.doc_ix, b.offset, b.length, b.context)
+        m = e.index.window(b.doc_ix, b.offset, b.length, context)
         ms = _ms(t0)
         return {"index": e.name, **_doc_entry(e, m), "latency_ms": ms}
 
@@ -513,12 +528,12 @@ async def maximal_matches(request: Request, index: str) -> Response:
     st = _state(request)
     e = st.entry(index)
     b = await parse_body(request, MaximalMatchesBody)
-    check_upper(b.max_docs, st.settings, "max_docs", "max_docs")
+    max_docs = _bounded(b, "max_docs", st.settings, "max_docs", "max_docs")
 
     def call() -> Dict[str, Any]:
         ids = _text_ids(st, e, b)
         t0 = time.perf_counter()
-        mm = e.index.maximal_matches(ids, min_len=b.min_len, max_count=b.max_count, max_docs=b.max_docs)
+        mm = e.index.maximal_matches(ids, min_len=b.min_len, max_count=b.max_count, max_docs=max_docs)
         out = []
         for m in mm:
             docs: List[Dict[str, Any]] = []
@@ -543,17 +558,16 @@ async def cnf(request: Request, index: str) -> Response:
     e = st.entry(index)
     b = await parse_body(request, CnfBody)
     s = st.settings
-    check_upper(b.maxnum, s, "max_maxnum", "maxnum")
-    check_upper(2 * b.context, s, "max_disp_len", "2 x context")
-    check_upper(b.max_clause_freq, s, "max_clause_freq", "max_clause_freq")
-    check_upper(b.max_diff_tokens, s, "max_diff_tokens", "max_diff_tokens")
+    maxnum = _bounded(b, "maxnum", s, "max_maxnum", "maxnum")
+    context = _bounded(b, "context", s, "max_disp_len", "2 x context", scale=2)
+    mcf = _bounded(b, "max_clause_freq", s, "max_clause_freq", "max_clause_freq")
+    mdt = _bounded(b, "max_diff_tokens", s, "max_diff_tokens", "max_diff_tokens")
 
     def call() -> Dict[str, Any]:
         c = cnf_ids(e, s, b.cnf)
         t0 = time.perf_counter()
-        r = e.index.find_cnf(c, max_clause_freq=b.max_clause_freq, max_diff_tokens=b.max_diff_tokens,
-                             limit=b.maxnum, seed=b.seed)
-        docs = [_doc_entry(e, e.index.window(int(d), int(a), int(z - a), b.context))
+        r = e.index.find_cnf(c, max_clause_freq=mcf, max_diff_tokens=mdt, limit=maxnum, seed=b.seed)
+        docs = [_doc_entry(e, e.index.window(int(d), int(a), int(z - a), context))
                 for d, a, z in zip(r.doc_ix.tolist(), r.start.tolist(), r.end.tolist())]
         ms = _ms(t0)
         return {"index": e.name, "count": int(r.count), "approx": bool(r.approx), "documents": docs,
@@ -575,7 +589,7 @@ async def contamination(request: Request, index: str) -> Response:
     e = st.entry(index)
     b = await parse_body(request, ContaminationBody)
     s = st.settings
-    check_upper(b.max_docs, s, "max_docs", "max_docs")
+    max_docs = _bounded(b, "max_docs", s, "max_docs", "max_docs")
     if (b.text is None) == (b.item is None):
         raise ApiError(422, "invalid_query", "give exactly one of 'text' or 'item'")
     if b.text is not None:
@@ -603,7 +617,7 @@ async def contamination(request: Request, index: str) -> Response:
             raise limit_error("max_text_tokens", s.max_text_tokens, f"the checked fields have {total} tokens")
         t0 = time.perf_counter()
         res = contamination_scores(e.index, {"request": [item]}, fields, method=b.method, n=b.n, dirty=b.dirty,
-                                   suspicious=b.suspicious, report_worst=1, max_docs=b.max_docs)
+                                   suspicious=b.suspicious, report_worst=1, max_docs=max_docs)
         ms = _ms(t0)
         out = res.to_json()
         out["index"] = e.name
