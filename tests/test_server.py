@@ -518,6 +518,30 @@ def test_time_budget_429(built):
     assert app.state.metrics.internal_errors == 0
 
 
+def test_overrunning_calls_keep_their_slot(built, monkeypatch):
+    """A call past its budget is answered 429 but finishes in its thread holding
+    its slot: with max_concurrent = 1 the next long call waits and times out too,
+    short inline calls still answer, and once the thread ends calls run again."""
+    app = create_app({"sa": built["sa"].path}, Settings(time_budget_s=0.3, max_concurrent=1))
+    ix = app.state.infinigram.entries["sa"].index
+    real = ix.search_docs
+
+    def slow(*a: Any, **k: Any) -> Any:
+        time.sleep(1.0)
+        return real(*a, **k)
+
+    monkeypatch.setattr(ix, "search_docs", slow)
+    with TestClient(app) as c:
+        t0 = time.monotonic()
+        assert err(c, "/v1/sa/search_docs", {"query": "the"}, 429)["limit"] == "time_budget_s"
+        assert err(c, "/v1/sa/ntd", {"query": "the"}, 429)["limit"] == "time_budget_s"  # no free slot
+        assert ok(c, "/v1/sa/count", {"query": "the"})["count"] == built["sa"].index.count("the")
+        assert time.monotonic() - t0 < 0.95
+        time.sleep(max(0.0, 1.2 - (time.monotonic() - t0)))
+        assert ok(c, "/v1/sa/ntd", {"query": "the"})["prompt_count"] == built["sa"].index.count("the")
+    assert app.state.metrics.internal_errors == 0
+
+
 def test_thread_pool_for_everything(built):
     """inline_max_tokens = 0 sends even counts to the thread pool: same answers."""
     app = create_app({"sa": built["sa"].path}, Settings(inline_max_tokens=0, max_concurrent=1))

@@ -27,7 +27,8 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from .. import lm
-from .errors import ApiError, json_response, limit_error
+from . import v1
+from .errors import ApiError, limit_error
 from .query import check_ids, check_len, check_text, cnf_ids, encode, is_cheap, to_list
 from .state import IndexEntry, ServerState
 
@@ -453,12 +454,17 @@ async def api(request: Request) -> Response:
     st: ServerState = request.app.state.infinigram
     info = request.scope.get("infinigram") or {}
     raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except UnicodeDecodeError:
-        raise ApiError(400, "invalid_utf8", "the body is not valid UTF-8") from None
-    except (ValueError, RecursionError) as ex:
-        raise ApiError(400, "bad_request", f"the body is not valid JSON ({str(ex)[:200] or type(ex).__name__})") from None
+
+    def parse() -> Any:
+        try:
+            return json.loads(raw)
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid_utf8", "the body is not valid UTF-8") from None
+        except (ValueError, RecursionError) as ex:
+            raise ApiError(400, "bad_request",
+                           f"the body is not valid JSON ({str(ex)[:200] or type(ex).__name__})") from None
+
+    body = parse() if len(raw) <= v1.INLINE_PARSE_BYTES else await st.run(parse)
     if not isinstance(body, dict):
         raise ApiError(400, "bad_request", "the body must be a JSON object")
     qtype = body.get("query_type")
@@ -487,4 +493,4 @@ async def api(request: Request) -> Response:
             out.update(q.echo(e))
         return out
 
-    return json_response(await st.run(call, inline=inline))
+    return await st.respond(call, inline=inline)

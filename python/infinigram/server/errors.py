@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional
 
 from starlette.responses import Response
 
-__all__ = ["ApiError", "json_response", "error_response", "limit_error", "dumps", "finite_or_none"]
+__all__ = ["ApiError", "json_response", "json_body", "error_response", "limit_error", "dumps", "finite_or_none"]
 
 
 class ApiError(Exception):
@@ -52,6 +52,11 @@ def finite_or_none(x: float) -> Optional[float]:
 def json_response(obj: Any, status: int = 200, headers: Optional[Dict[str, str]] = None) -> Response:
     """A JSON response without FastAPI's encoder pass (the objects here are plain)."""
     return Response(dumps(obj), status_code=status, media_type="application/json", headers=headers)
+
+
+def json_body(body: bytes, status: int = 200) -> Response:
+    """A response of already encoded JSON bytes."""
+    return Response(body, status_code=status, media_type="application/json")
 
 
 def error_body(err: ApiError, compat: bool) -> Dict[str, Any]:

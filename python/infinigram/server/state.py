@@ -22,17 +22,18 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import anyio
 import anyio.to_thread
-import numpy as np
+from starlette.responses import Response
 
 from ..errors import InfinigramError
 from ..index import Index
-from .errors import ApiError, limit_error
+from .errors import ApiError, dumps, json_body, limit_error
 from .settings import Settings
 from .tokens import TokenText
 
@@ -98,17 +99,25 @@ class ServerState:
         self.settings = settings
         self.api_key = api_key or None
         self.entries: Dict[str, IndexEntry] = {n: open_entry(n, spec) for n, spec in indexes.items()}
+        self._sems: Dict[int, asyncio.Semaphore] = {}
         self._limiters: Dict[int, anyio.CapacityLimiter] = {}
         self.started = time.time()
 
-    @property
-    def limiter(self) -> anyio.CapacityLimiter:
-        """The thread-slot limiter of the running event loop (one per loop: a
-        server process has one loop; a test client may start several)."""
+    def _slots(self) -> asyncio.Semaphore:
+        """The worker-thread slots of the running event loop (one set per loop:
+        a server process has one loop; a test client may start several)."""
         key = id(asyncio.get_running_loop())
+        sem = self._sems.get(key)
+        if sem is None:
+            sem = self._sems[key] = asyncio.Semaphore(self.settings.max_concurrent)
+        return sem
+
+    def _thread_limiter(self) -> anyio.CapacityLimiter:
+        """anyio's own thread limiter, sized so that it never queues a job our slots admitted."""
+        key = -id(asyncio.get_running_loop())
         lim = self._limiters.get(key)
         if lim is None:
-            lim = self._limiters[key] = anyio.CapacityLimiter(self.settings.max_concurrent)
+            lim = self._limiters[key] = anyio.CapacityLimiter(self.settings.max_concurrent + 8)
         return lim
 
     # ------------------------------------------------------------ lookups
@@ -127,7 +136,12 @@ class ServerState:
         (429 ``time_budget_s`` beyond it), and returns its result. Input errors
         raised by the engine (``ValueError`` / ``IndexError`` /
         ``InfinigramError``) become 422 answers; anything else propagates (the
-        catch-all answers 500)."""
+        catch-all answers 500).
+
+        A worker-thread slot is taken before the thread starts and given back
+        when the thread ends, not when the request gives up on it: a call
+        that overruns its budget keeps its slot until it finishes, so at most
+        ``max_concurrent`` engine calls ever run in threads."""
         if inline:
             try:
                 return fn()
@@ -135,18 +149,39 @@ class ServerState:
                 raise
             except USER_ERRORS as e:
                 raise ApiError(422, "invalid_query", _msg(e)) from None
+        loop = asyncio.get_running_loop()
+        sem = self._slots()
         box: List[Any] = []
+        lock = threading.Lock()
+        phase = ["queued"]  # queued -> running (the thread owns the slot) | dropped (the loop gave it back)
 
-        def work() -> None:  # in the worker thread: keep the outcome for the loop
+        def work() -> None:  # in the worker thread: keep the outcome, give the slot back at the end
+            with lock:
+                if phase[0] == "dropped":
+                    return
+                phase[0] = "running"
             try:
                 box.append((True, fn()))
             except BaseException as e:
                 box.append((False, e))
+            finally:
+                try:
+                    loop.call_soon_threadsafe(sem.release)
+                except RuntimeError:  # the loop is closed: the server is shutting down
+                    pass
 
         budget = self.settings.time_budget_s
         try:
             with anyio.fail_after(budget):
-                await anyio.to_thread.run_sync(work, limiter=self.limiter, abandon_on_cancel=True)
+                await sem.acquire()
+                try:
+                    await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=self._thread_limiter())
+                except BaseException:
+                    with lock:
+                        if phase[0] == "queued":  # the thread never started it: give the slot back here
+                            phase[0] = "dropped"
+                            sem.release()
+                    raise
         except TimeoutError:
             raise limit_error("time_budget_s", budget, "the request did not finish within the server's time "
                               "budget (it waited for a worker thread, or its query is too costly)", 429) from None
@@ -158,6 +193,12 @@ class ServerState:
         if isinstance(val, USER_ERRORS):
             raise ApiError(422, "invalid_query", _msg(val)) from None
         raise val
+
+    async def respond(self, fn: Callable[[], Any], inline: bool = False) -> Response:
+        """:meth:`run` ``fn`` and answer its result as JSON, encoded in the
+        worker thread too (a large answer, e.g. the scores of a long text, is
+        milliseconds of encoding that must not run on the event loop)."""
+        return json_body(await self.run(lambda: dumps(fn()), inline=inline))
 
 
 def _msg(e: BaseException) -> str:

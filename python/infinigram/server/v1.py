@@ -168,15 +168,26 @@ def _validation_message(e: ValidationError) -> "tuple[int, str]":
     return 422, "; ".join(parts) + more
 
 
+INLINE_PARSE_BYTES = 64 * 1024
+"""Bodies up to this size are parsed on the event loop (microseconds); larger ones in a worker thread."""
+
+
 async def parse_body(request: Request, model: Type[M]) -> M:
     """The request body validated as ``model`` (JSON of any content type):
-    400 for a body that is not JSON (or not UTF-8), 422 for a wrong shape."""
+    400 for a body that is not JSON (or not UTF-8), 422 for a wrong shape.
+    O(body size); a large body is parsed in a worker thread."""
     raw = await request.body()
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as e:
-        status, msg = _validation_message(e)
-        raise ApiError(status, "bad_request" if status == 400 else "invalid_request", msg) from None
+
+    def parse() -> M:
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as e:
+            status, msg = _validation_message(e)
+            raise ApiError(status, "bad_request" if status == 400 else "invalid_request", msg) from None
+
+    if len(raw) <= INLINE_PARSE_BYTES:
+        return parse()
+    return await _state(request).run(parse)
 
 
 def body_doc(model: Type[BaseModel]) -> Dict[str, Any]:
@@ -241,7 +252,7 @@ async def count(request: Request, index: str) -> Response:
         return {"index": e.name, "count": int(c), "query_ids": lst, "query_tokens": e.text.pieces(lst),
                 "latency_ms": ms}
 
-    return json_response(await st.run(call, inline=is_cheap(st.settings, b.query, b.query_ids)))
+    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
 
 
 @router.post("/{index}/find", summary="Suffix-array rank ranges of an n-gram per shard",
@@ -263,7 +274,7 @@ async def find(request: Request, index: str) -> Response:
         return {"index": e.name, "count": int(c), "ranges": ranges,
                 "query_ids": to_list(ids), "latency_ms": ms}
 
-    return json_response(await st.run(call, inline=is_cheap(st.settings, b.query, b.query_ids)))
+    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
 
 
 @router.post("/{index}/count_many", summary="Counts of many n-grams (batched)", openapi_extra=body_doc(CountManyBody))
@@ -294,7 +305,7 @@ async def count_many(request: Request, index: str) -> Response:
         ms = _ms(t0)
         return {"index": e.name, "counts": counts.tolist(), "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 # ---------------------------------------------------- language model
@@ -326,7 +337,7 @@ async def _prob(request: Request, index: str, infgram: bool) -> Response:
                 "denom": int(r.denom), "suffix_len": int(r.suffix_len), "next_token_id": nxt,
                 "next_token": e.text.label(nxt), "query_ids": to_list(ids), "latency_ms": ms}
 
-    return json_response(await st.run(call, inline=is_cheap(st.settings, b.query, b.query_ids)))
+    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
 
 
 @router.post("/{index}/prob", summary="n-gram probability of the next token", openapi_extra=body_doc(ProbBody))
@@ -363,7 +374,7 @@ async def _ntd(request: Request, index: str, infgram: bool) -> Response:
                 "suffix_len": int(r.suffix_len), "approx": bool(r.approx), "unit": int(r.unit),
                 "n_distinct": len(r.dist), "distribution": dist, "query_ids": to_list(ids), "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 @router.post("/{index}/ntd", summary="Next-token distribution", openapi_extra=body_doc(NtdBody))
@@ -414,7 +425,7 @@ async def search_docs(request: Request, index: str) -> Response:
         return {"index": e.name, "count": int(c), "documents": [_doc_entry(e, m) for m in matches],
                 "query_ids": to_list(ids), "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 @router.post("/{index}/document", summary="One whole document", openapi_extra=body_doc(DocumentBody))
@@ -440,7 +451,7 @@ async def document(request: Request, index: str) -> Response:
         return {"index": e.name, "doc_ix": b.doc_ix, "text": text, "metadata": meta, "length": int(n),
                 "shown_tokens": int(min(n, cap)), "truncated": n > cap, "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 @router.post("/{index}/window", summary="A window of a document around a token span", openapi_extra=body_doc(WindowBody))
@@ -459,7 +470,7 @@ async def window(request: Request, index: str) -> Response:
         ms = _ms(t0)
         return {"index": e.name, **_doc_entry(e, m), "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 # ------------------------------------------------------- whole texts
@@ -495,7 +506,7 @@ async def score(request: Request, index: str) -> Response:
                 "mean_logprob": float(fin.mean()) if len(fin) else None, "n_finite": int(len(fin)),
                 "n_zero_prob": int(np.isneginf(lp).sum()), "n_undefined": int(np.isnan(lp).sum()), "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 @router.post("/{index}/longest_matches", summary="Longest corpus match at every token of a text",
@@ -517,7 +528,7 @@ async def longest_matches(request: Request, index: str) -> Response:
                                             np.asarray(r.doc_ix).tolist(), np.asarray(r.offset).tolist())]
         return {"index": e.name, "n_tokens": len(lst), "longest": r.longest, "tokens": toks, "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 @router.post("/{index}/maximal_matches", summary="Maximal corpus matches of a text, with source documents",
@@ -547,7 +558,7 @@ async def maximal_matches(request: Request, index: str) -> Response:
         ms = _ms(t0)
         return {"index": e.name, "n_tokens": len(ids), "matches": out, "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 # ------------------------------------------------------------------ CNF
@@ -574,7 +585,7 @@ async def cnf(request: Request, index: str) -> Response:
                 "anchor_total": int(r.anchor_total), "anchor_tested": int(r.anchor_tested),
                 "query_ids": [[to_list(t) for t in cl] for cl in c], "latency_ms": ms}
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
 
 
 # -------------------------------------------------------- contamination
@@ -624,4 +635,4 @@ async def contamination(request: Request, index: str) -> Response:
         out["latency_ms"] = ms
         return out
 
-    return json_response(await st.run(call))
+    return await st.respond(call)
