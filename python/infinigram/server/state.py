@@ -31,7 +31,7 @@ import anyio
 import anyio.to_thread
 from starlette.responses import Response
 
-from ..errors import InfinigramError
+from ..errors import IndexCorruptError, InfinigramError
 from ..index import Index
 from .errors import ApiError, dumps, json_body, limit_error
 from .settings import Settings
@@ -44,7 +44,8 @@ T = TypeVar("T")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 """What an index name may be (it appears in URLs and metric labels)."""
 
-# Errors an Index call raises for input it refuses (the CLI treats the same ones as user errors).
+# Errors an Index call raises for input it refuses (the CLI treats the same ones as user errors);
+# a damaged index (IndexCorruptError) is the server's problem: 500.
 USER_ERRORS = (ValueError, IndexError, InfinigramError)
 
 
@@ -78,6 +79,27 @@ class IndexEntry:
         }
 
 
+def _guard_metadata(index: Index) -> None:
+    """Serializes an index's metadata reads. ``format.MetadataReader`` shares
+    one ``zstandard.ZstdDecompressor`` per shard between threads, and those
+    are not thread-safe: under concurrent load documents came back as
+    "metadata ... is damaged" (bench/bench_serve.py's mixed run; 4 threads of
+    ``Index.window`` reproduce it in-process). Until the reader keeps one
+    decompressor per thread, the server takes a lock around each read (one
+    zstd frame: microseconds)."""
+    fn = getattr(index, "_metadata", None)
+    if fn is None or getattr(fn, "_infinigram_locked", False):
+        return
+    lock = threading.Lock()
+
+    def locked(*a: Any, **k: Any) -> Any:
+        with lock:
+            return fn(*a, **k)
+
+    locked._infinigram_locked = True  # type: ignore[attr-defined]
+    index._metadata = locked  # type: ignore[method-assign]
+
+
 def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index]) -> IndexEntry:
     """Opens (or wraps) an index under ``name`` and loads its tokenizer now, so
     that a broken index fails at start-up rather than on the first request."""
@@ -85,6 +107,7 @@ def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index]) -> IndexE
         raise ValueError(f"index name {name!r}: use letters, digits, '.', '_' and '-' (at most 64, "
                          "starting with a letter or digit)")
     index = spec if isinstance(spec, Index) else Index(os.fspath(spec))
+    _guard_metadata(index)
     tok = index.tokenizer
     return IndexEntry(name, index, int(tok.vocab_size), TokenText(tok))
 
@@ -147,6 +170,8 @@ class ServerState:
                 return fn()
             except ApiError:
                 raise
+            except IndexCorruptError:
+                raise
             except USER_ERRORS as e:
                 raise ApiError(422, "invalid_query", _msg(e)) from None
         loop = asyncio.get_running_loop()
@@ -188,7 +213,7 @@ class ServerState:
         ok, val = box[0]
         if ok:
             return val
-        if isinstance(val, ApiError):
+        if isinstance(val, (ApiError, IndexCorruptError)):
             raise val
         if isinstance(val, USER_ERRORS):
             raise ApiError(422, "invalid_query", _msg(val)) from None
