@@ -433,6 +433,14 @@ def test_v1_errors(client, built):
     err(client, "/v1/sa/contamination", {"text": "a", "dirty": 0.1, "suspicious": 0.5})
     err(client, "/v1/sa/ntd", {"query": "a", "max_support": 0})
     err(client, "/v1/sa/score", {"text": "a", "n": 0})
+    for big in (2 ** 63, 2 ** 64 + 5, 10 ** 30):  # beyond 64-bit integers: refused, never a 500
+        err(client, "/v1/sa/score", {"text": "a", "n": big})
+        err(client, "/v1/sa/ntd", {"query": "a", "seed": big})
+        err(client, "/v1/sa/maximal_matches", {"text": "a", "min_len": big})
+        err(client, "/v1/sa/document", {"doc_ix": big})
+        err(client, "/v1/sa/window", {"doc_ix": 0, "offset": big})
+        err(client, "/api", {"index": "sa", "query_type": "get_doc_by_rank", "s": 0, "rank": big})
+        ok(client, "/api", {"index": "sa", "query_type": "search_docs", "query": "a", "seed": big})
     r = client.get("/v1/sa/count")
     assert r.status_code == 405 and r.json()["error"]["type"] == "method_not_allowed"
     r = client.get("/no/such/path")
@@ -698,6 +706,61 @@ def test_random_api_queries(client, qt, name, extra):
     r = client.post("/api", content=raw.encode(), headers={"content-type": "application/json"})
     assert r.status_code in (200, 400, 404, 413, 422), (qt, extra, r.status_code, r.text[:300])
     assert ("error" in r.json()) == (r.status_code != 200)
+
+
+_TEXT_KEYS = ["query", "text"]
+_INT_KEYS = ["maxnum", "max_disp_len", "max_support", "doc_ix", "s", "rank", "ptr", "max_clause_freq",
+             "max_diff_tokens", "context", "offset", "length", "n", "min_len", "max_docs", "max_tokens", "top", "seed",
+             "max_count"]
+_ints = st.one_of(st.integers(-3, 60), st.integers(2 ** 31 - 2, 2 ** 31 + 2), st.integers(2 ** 62, 2 ** 66))
+_ids = st.lists(st.integers(-2, 70000), max_size=8)
+_FIELD_VALUES = {
+    **{k: st.text(max_size=30) for k in _TEXT_KEYS}, **{k: _ints for k in _INT_KEYS},
+    "query_ids": st.one_of(_ids, st.lists(st.lists(_ids, max_size=3), max_size=3)),
+    "queries": st.lists(st.one_of(st.text(max_size=8), _ids), max_size=4),
+    "cnf": st.lists(st.lists(st.one_of(st.text(max_size=6), _ids), max_size=3), max_size=3),
+    "next_token": st.one_of(st.text(max_size=2), st.integers(-2, 70000)), "exact": st.booleans(),
+    "sample": st.booleans(), "with_metadata": st.booleans(), "method": st.sampled_from(["windows", "coverage", "x"]),
+    "item": st.dictionaries(st.text(max_size=4), st.one_of(st.text(max_size=20), st.integers()), max_size=3),
+    "fields": st.lists(st.text(max_size=4), max_size=2),
+    "dirty": st.floats(-1, 2), "suspicious": st.floats(-1, 2),
+}
+_API_KEYS = ["query", "query_ids", "maxnum", "max_disp_len", "max_support", "max_clause_freq", "max_diff_tokens",
+             "doc_ix", "s", "rank", "ptr", "seed"]
+
+
+def _model_of(endpoint: str) -> Any:
+    from infinigram.server import v1
+
+    return {"count": v1.CountBody, "find": v1.FindBody, "count_many": v1.CountManyBody, "prob": v1.ProbBody,
+            "infgram_prob": v1.ProbBody, "ntd": v1.NtdBody, "infgram_ntd": v1.NtdBody,
+            "search_docs": v1.SearchDocsBody, "document": v1.DocumentBody, "window": v1.WindowBody,
+            "score": v1.ScoreBody, "longest_matches": v1.LongestMatchesBody,
+            "maximal_matches": v1.MaximalMatchesBody, "cnf": v1.CnfBody, "contamination": v1.ContaminationBody}[endpoint]
+
+
+@st.composite
+def _plausible_request(draw: Any) -> "tuple[str, Dict[str, Any]]":
+    """A path and a body holding only that route's own fields, with values near and beyond their ranges."""
+    ep = draw(st.sampled_from(ENDPOINTS + ["api"]))
+    name = draw(st.sampled_from(NAMES))
+    keys = _API_KEYS if ep == "api" else list(_model_of(ep).model_fields)
+    body = draw(st.fixed_dictionaries({}, optional={k: _FIELD_VALUES[k] for k in keys}))
+    if ep == "api":
+        return "/api", {"index": name, "query_type": draw(st.sampled_from(QUERY_TYPES)), **body}
+    return f"/v1/{name}/{ep}", body
+
+
+@hsettings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                    HealthCheck.too_slow])
+@given(req=_plausible_request())
+def test_random_plausible_bodies(client, req):
+    """Bodies of each route's own fields with values near and beyond their ranges: no 5xx."""
+    path, body = req
+    r = client.post(path, json=body)
+    assert r.status_code < 500, (path, body, r.status_code, r.text[:300])
+    assert r.headers["content-type"].startswith("application/json")
+    r.json()
 
 
 def test_alive_after_random(client):

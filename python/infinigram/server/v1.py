@@ -30,6 +30,9 @@ __all__ = ["router", "BODY_MODELS", "parse_body"]
 
 M = TypeVar("M", bound=BaseModel)
 
+MAX_INT = 2 ** 62
+"""Upper bound of every integer field (beyond the server's named limits): the engine takes 64-bit integers."""
+
 
 # =============================================================== bodies
 class _Body(BaseModel):
@@ -67,36 +70,36 @@ class ProbBody(QueryBody):
 class NtdBody(QueryBody):
     """Next-token distribution after the query (n-gram, or after its ∞-gram suffix)."""
 
-    max_support: Optional[StrictInt] = Field(None, ge=1, description=f"sampling bound (default {lm.DEFAULT_MAX_SUPPORT})")
+    max_support: Optional[StrictInt] = Field(None, ge=1, le=MAX_INT, description=f"sampling bound (default {lm.DEFAULT_MAX_SUPPORT})")
     exact: Optional[StrictBool] = Field(None, description="true: always exact; false: always sampled; null: exact "
                                                           "when at most max_support distinct next tokens")
-    seed: Optional[StrictInt] = Field(None, ge=0, description="seed of the sampling (repeatable answers)")
-    top: Optional[StrictInt] = Field(None, ge=1, description="return only the top tokens by count")
+    seed: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT, description="seed of the sampling (repeatable answers)")
+    top: Optional[StrictInt] = Field(None, ge=1, le=MAX_INT, description="return only the top tokens by count")
 
 
 class SearchDocsBody(QueryBody):
     """Documents containing the query, with context around each match."""
 
-    maxnum: StrictInt = Field(10, ge=0, description="most matches returned")
-    context: StrictInt = Field(50, ge=0, description="tokens of context on each side")
+    maxnum: StrictInt = Field(10, ge=0, le=MAX_INT, description="most matches returned")
+    context: StrictInt = Field(50, ge=0, le=MAX_INT, description="tokens of context on each side")
     sample: StrictBool = Field(False, description="random occurrences instead of the first in suffix order")
-    seed: Optional[StrictInt] = Field(None, ge=0)
+    seed: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT)
 
 
 class DocumentBody(_Body):
     """One whole document (or its first ``max_tokens`` tokens)."""
 
-    doc_ix: StrictInt = Field(..., ge=0)
-    max_tokens: Optional[StrictInt] = Field(None, ge=0, description="truncate to this many tokens")
+    doc_ix: StrictInt = Field(..., ge=0, le=MAX_INT)
+    max_tokens: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT, description="truncate to this many tokens")
 
 
 class WindowBody(_Body):
     """A window of a document around a token span."""
 
-    doc_ix: StrictInt = Field(..., ge=0)
-    offset: StrictInt = Field(..., ge=0, description="token offset of the span in the document's text")
-    length: StrictInt = Field(0, ge=0, description="span length in tokens")
-    context: StrictInt = Field(50, ge=0, description="tokens of context on each side")
+    doc_ix: StrictInt = Field(..., ge=0, le=MAX_INT)
+    offset: StrictInt = Field(..., ge=0, le=MAX_INT, description="token offset of the span in the document's text")
+    length: StrictInt = Field(0, ge=0, le=MAX_INT, description="span length in tokens")
+    context: StrictInt = Field(50, ge=0, le=MAX_INT, description="tokens of context on each side")
 
 
 class TextBody(_Body):
@@ -109,7 +112,7 @@ class TextBody(_Body):
 class ScoreBody(TextBody):
     """Per-token ∞-gram (or n-gram) log-probabilities of a text."""
 
-    n: Optional[StrictInt] = Field(None, ge=1, description="n-gram order; null: ∞-gram")
+    n: Optional[StrictInt] = Field(None, ge=1, le=MAX_INT, description="n-gram order; null: ∞-gram")
 
 
 class LongestMatchesBody(TextBody):
@@ -119,9 +122,9 @@ class LongestMatchesBody(TextBody):
 class MaximalMatchesBody(TextBody):
     """The maximal spans of a text that occur in the corpus, with source documents."""
 
-    min_len: StrictInt = Field(1, ge=1, description="shortest span reported (tokens)")
-    max_count: Optional[StrictInt] = Field(None, ge=0, description="leave out spans occurring more often")
-    max_docs: StrictInt = Field(10, ge=0, description="source documents listed per span")
+    min_len: StrictInt = Field(1, ge=1, le=MAX_INT, description="shortest span reported (tokens)")
+    max_count: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT, description="leave out spans occurring more often")
+    max_docs: StrictInt = Field(10, ge=0, le=MAX_INT, description="source documents listed per span")
     with_metadata: StrictBool = Field(False, description="include each source document's metadata")
 
 
@@ -130,11 +133,11 @@ class CnfBody(_Body):
 
     cnf: List[List[Union[str, List[StrictInt]]]] = Field(..., examples=[[["list comprehension", "generator"],
                                                                           ["lambda"]]])
-    maxnum: StrictInt = Field(10, ge=0)
-    context: StrictInt = Field(50, ge=0)
-    max_clause_freq: StrictInt = Field(lm.DEFAULT_MAX_CLAUSE_FREQ, ge=1)
-    max_diff_tokens: StrictInt = Field(lm.DEFAULT_MAX_DIFF_TOKENS, ge=0)
-    seed: Optional[StrictInt] = Field(None, ge=0)
+    maxnum: StrictInt = Field(10, ge=0, le=MAX_INT)
+    context: StrictInt = Field(50, ge=0, le=MAX_INT)
+    max_clause_freq: StrictInt = Field(lm.DEFAULT_MAX_CLAUSE_FREQ, ge=1, le=MAX_INT)
+    max_diff_tokens: StrictInt = Field(lm.DEFAULT_MAX_DIFF_TOKENS, ge=0, le=MAX_INT)
+    seed: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT)
 
 
 class ContaminationBody(_Body):
@@ -144,10 +147,10 @@ class ContaminationBody(_Body):
     item: Optional[Dict[str, Any]] = Field(None, description="a benchmark record; its `fields` are checked")
     fields: Optional[List[str]] = Field(None, description="fields of item to check (default: its string fields)")
     method: Literal["windows", "coverage"] = "windows"
-    n: Optional[StrictInt] = Field(None, ge=1, description="window / minimum match length (default 50 bytes, 13 tokens)")
+    n: Optional[StrictInt] = Field(None, ge=1, le=MAX_INT, description="window / minimum match length (default 50 bytes, 13 tokens)")
     dirty: float = Field(0.8, ge=0, le=1)
     suspicious: float = Field(0.2, ge=0, le=1)
-    max_docs: StrictInt = Field(3, ge=0, description="source documents per matched span")
+    max_docs: StrictInt = Field(3, ge=0, le=MAX_INT, description="source documents per matched span")
 
 
 BODY_MODELS: List[Type[BaseModel]] = [CountBody, FindBody, CountManyBody, ProbBody, NtdBody, SearchDocsBody,
