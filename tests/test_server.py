@@ -578,6 +578,19 @@ def test_concurrent_documents(tmp_path_factory):
     assert app.state.metrics.internal_errors == 0
 
 
+def test_inline_bounds(app):
+    ents = app.state.infinigram.entries
+    s = app.state.infinigram.settings
+    assert ents["sa"].inline_tokens == s.inline_max_tokens
+    assert ents["fm"].inline_tokens == min(s.inline_max_tokens, s.inline_max_tokens_fm) < s.inline_max_tokens
+    from infinigram.server.query import is_cheap
+
+    assert is_cheap(s, ents["fm"], "a" * 64, None) and not is_cheap(s, ents["fm"], "a" * 65, None)
+    assert not is_cheap(s, ents["fm"], "é" * 33, None)  # 66 UTF-8 bytes: up to 66 tokens
+    assert is_cheap(s, ents["sa"], None, [1] * 1000) and not is_cheap(s, ents["sa"], None, [1] * 1001)
+    assert not is_cheap(s, ents["sa"], "a" * (s.inline_max_chars + 1), None)
+
+
 def test_thread_pool_for_everything(built):
     """inline_max_tokens = 0 sends even counts to the thread pool: same answers."""
     app = create_app({"sa": built["sa"].path}, Settings(inline_max_tokens=0, max_concurrent=1))

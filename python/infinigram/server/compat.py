@@ -481,7 +481,7 @@ async def api(request: Request) -> Response:
     e = st.entry(name)
     info["index"] = e.name
     handler = HANDLERS[qtype]
-    inline = qtype in INLINE_TYPES and is_cheap(st.settings, body.get("query"), body.get("query_ids")) \
+    inline = qtype in INLINE_TYPES and is_cheap(st.settings, e, body.get("query"), body.get("query_ids")) \
         and not (isinstance(body.get("query"), str) and (" AND " in body["query"] or " OR " in body["query"]))
     if isinstance(body.get("query_ids"), list) and _is_cnf_ids(body["query_ids"]):
         inline = False

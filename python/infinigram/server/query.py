@@ -85,17 +85,20 @@ def to_list(ids: Ids) -> List[int]:
     return ids.tolist() if isinstance(ids, np.ndarray) else [int(t) for t in ids]
 
 
-def is_cheap(settings: Settings, query: Any, query_ids: Any) -> bool:
+def is_cheap(settings: Settings, entry: IndexEntry, query: Any, query_ids: Any) -> bool:
     """Whether a short call (count, find, prob, infgram_prob) on this query may
-    run on the event loop: its text or id list is short enough that tokenizing
-    it and searching take microseconds (see ``state.py``).
+    run on the event loop: at most ``entry.inline_tokens`` tokens (the token
+    count of a text is at most its UTF-8 length, for both tokenizer kinds)
+    and a text of at most ``inline_max_chars`` characters, so tokenizing it
+    and searching take microseconds (see ``state.py``).
     ``inline_max_tokens = 0`` sends every call to the thread pool."""
-    if settings.inline_max_tokens <= 0:
+    limit = entry.inline_tokens
+    if limit <= 0:
         return False
     if isinstance(query, str):
-        return len(query) <= settings.inline_max_chars
+        return len(query) <= settings.inline_max_chars and len(query.encode("utf-8", "surrogatepass")) <= limit
     if isinstance(query_ids, list):
-        return len(query_ids) <= settings.inline_max_tokens
+        return len(query_ids) <= limit
     return True  # an invalid request: answered with an error at once
 
 

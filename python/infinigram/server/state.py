@@ -5,7 +5,8 @@ Engine calls run either inline on the event loop or in a worker thread:
 
 * **inline**: calls bounded to microseconds (``count`` / ``find`` /
   ``prob`` / ``infgram_prob`` of a query of at most
-  ``settings.inline_max_tokens`` tokens whose text is at most
+  ``settings.inline_max_tokens`` tokens -- ``inline_max_tokens_fm`` on an
+  FM-index, whose search costs O(query length) -- and whose text is at most
   ``settings.inline_max_chars`` characters). A thread hop costs more than
   such a call (``/work/shared/NOTES.md``, and ``bench/bench_serve.py``).
 * **thread pool**: everything else (documents, CNF, distributions, batches,
@@ -58,6 +59,8 @@ class IndexEntry:
     index: Index
     vocab_size: int
     text: TokenText
+    inline_tokens: int = 0
+    """Queries of at most this many tokens run count/find/prob/infgram_prob on the event loop."""
 
     def info(self) -> Dict[str, Any]:
         """The manifest summary of ``/v1/indexes``."""
@@ -100,7 +103,7 @@ def _guard_metadata(index: Index) -> None:
     index._metadata = locked  # type: ignore[method-assign]
 
 
-def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index]) -> IndexEntry:
+def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index], settings: Settings) -> IndexEntry:
     """Opens (or wraps) an index under ``name`` and loads its tokenizer now, so
     that a broken index fails at start-up rather than on the first request."""
     if not NAME_RE.match(name):
@@ -109,7 +112,10 @@ def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index]) -> IndexE
     index = spec if isinstance(spec, Index) else Index(os.fspath(spec))
     _guard_metadata(index)
     tok = index.tokenizer
-    return IndexEntry(name, index, int(tok.vocab_size), TokenText(tok))
+    inline = settings.inline_max_tokens
+    if index.backend == "fm":
+        inline = min(inline, settings.inline_max_tokens_fm)
+    return IndexEntry(name, index, int(tok.vocab_size), TokenText(tok), inline)
 
 
 class ServerState:
@@ -121,7 +127,7 @@ class ServerState:
             raise ValueError("serve at least one index")
         self.settings = settings
         self.api_key = api_key or None
-        self.entries: Dict[str, IndexEntry] = {n: open_entry(n, spec) for n, spec in indexes.items()}
+        self.entries: Dict[str, IndexEntry] = {n: open_entry(n, spec, settings) for n, spec in indexes.items()}
         self._sems: Dict[int, asyncio.Semaphore] = {}
         self._limiters: Dict[int, anyio.CapacityLimiter] = {}
         self.started = time.time()

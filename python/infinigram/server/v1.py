@@ -255,7 +255,7 @@ async def count(request: Request, index: str) -> Response:
         return {"index": e.name, "count": int(c), "query_ids": lst, "query_tokens": e.text.pieces(lst),
                 "latency_ms": ms}
 
-    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
+    return await st.respond(call, inline=is_cheap(st.settings, e, b.query, b.query_ids))
 
 
 @router.post("/{index}/find", summary="Suffix-array rank ranges of an n-gram per shard",
@@ -277,7 +277,7 @@ async def find(request: Request, index: str) -> Response:
         return {"index": e.name, "count": int(c), "ranges": ranges,
                 "query_ids": to_list(ids), "latency_ms": ms}
 
-    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
+    return await st.respond(call, inline=is_cheap(st.settings, e, b.query, b.query_ids))
 
 
 @router.post("/{index}/count_many", summary="Counts of many n-grams (batched)", openapi_extra=body_doc(CountManyBody))
@@ -340,7 +340,7 @@ async def _prob(request: Request, index: str, infgram: bool) -> Response:
                 "denom": int(r.denom), "suffix_len": int(r.suffix_len), "next_token_id": nxt,
                 "next_token": e.text.label(nxt), "query_ids": to_list(ids), "latency_ms": ms}
 
-    return await st.respond(call, inline=is_cheap(st.settings, b.query, b.query_ids))
+    return await st.respond(call, inline=is_cheap(st.settings, e, b.query, b.query_ids))
 
 
 @router.post("/{index}/prob", summary="n-gram probability of the next token", openapi_extra=body_doc(ProbBody))
