@@ -15,6 +15,8 @@
 
 #include "engine.hpp"
 #include "sa_build.hpp"
+#include "sa_parts.hpp"  // out-of-core suffix arrays (out-of-core section)
+#include "sa_merge.hpp"  // out-of-core suffix arrays (out-of-core section)
 #include "lm.hpp"   // language-model queries
 #include "cnf.hpp"  // boolean (CNF) search
 #include "matching.hpp"  // matching statistics
@@ -629,6 +631,60 @@ PYBIND11_MODULE(_core, m) {
         "progress(fraction) is called a few dozen times with the GIL held; Ctrl-C interrupts.\n"
         "Returns the pointer width in bytes. Time O(n); memory n * 4 bytes (+ the token file) below 2^31 tokens.\n"
         "durable=False skips the fsync (a temporary SA, as the FM-index build's).");
+
+    // ---- out-of-core suffix arrays (sa_parts.hpp, sa_merge.hpp)
+    // A shard larger than memory: its parts sorted in whole-text order (one
+    // call per part, parts on concurrent threads), then merged on disk.
+    {
+        auto make_tick = [](py::object progress) -> sais_detail::Tick {
+            return [progress](double frac) {
+                py::gil_scoped_acquire gil;
+                if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+                if (!progress.is_none()) progress(frac);
+            };
+        };
+        m.def(
+            "sort_suffix_part",
+            [make_tick](const std::string& tokens_path, int token_width, uint64_t start, uint64_t end,
+                        const std::string& run_path, py::object progress) {
+                sais_detail::Tick tick = make_tick(progress);
+                py::gil_scoped_release release;
+                return sort_suffix_part(tokens_path, token_width, start, end, run_path, tick);
+            },
+            py::arg("tokens_path"), py::arg("token_width"), py::arg("start"), py::arg("end"), py::arg("run_path"),
+            py::arg("progress") = py::none(),
+            "Writes to run_path the positions [start, end) of the token file in the order of the whole\n"
+            "file's suffix array (ptr_width_for(n) bytes each, the sa.bin format): a run for\n"
+            "merge_suffix_runs. Exact (SA-IS of the part with one bit per position telling whether its\n"
+            "suffix is greater than the suffix at end; csrc/sa_parts.hpp). GIL released; progress and\n"
+            "Ctrl-C as build_suffix_array. Returns end - start. Time O(end - start + the longest match\n"
+            "of the suffix at end inside the part); memory ~(2 + 4 + w) bytes per position for u8\n"
+            "(4 + 4 + w for u16, up to 4 + 4 + 8 for u32) + the part's token pages.");
+        m.def(
+            "merge_suffix_runs",
+            [make_tick](const std::string& tokens_path, int token_width, const std::vector<std::string>& run_paths,
+                        const std::string& sa_path, uint64_t buffer_entries, py::object text_rss_cap, bool durable,
+                        py::object progress) {
+                MergeOptions opt;
+                opt.buffer_entries = std::max<uint64_t>(buffer_entries, 1);
+                if (!text_rss_cap.is_none()) opt.text_rss_cap = text_rss_cap.cast<uint64_t>();
+                opt.durable = durable;
+                sais_detail::Tick tick = make_tick(progress);
+                py::gil_scoped_release release;
+                return merge_suffix_runs(tokens_path, token_width, run_paths, sa_path, opt, tick);
+            },
+            py::arg("tokens_path"), py::arg("token_width"), py::arg("run_paths"), py::arg("sa_path"),
+            py::arg("buffer_entries") = 1 << 16, py::arg("text_rss_cap") = py::none(), py::arg("durable") = true,
+            py::arg("progress") = py::none(),
+            "Merges sorted suffix runs of one token file (sort_suffix_part's, or any files of positions\n"
+            "in whole-text suffix order that together hold every position once) into its suffix-array\n"
+            "file; returns the pointer width. Byte-identical to build_suffix_array. A loser tree over\n"
+            "the runs with 16-byte cached prefixes, text compared on ties (csrc/sa_merge.hpp); runs read\n"
+            "and output written sequentially. Memory: 24 * buffer_entries bytes per run + ~1 MiB + the\n"
+            "token file's mapped pages, dropped (MADV_DONTNEED) whenever they grow past text_rss_cap\n"
+            "bytes (None: never). GIL released; progress and Ctrl-C as build_suffix_array.");
+    }
+    // ---- end of out-of-core suffix arrays
 
     {
         py::class_<PyEngine> c(m, "Engine", "The suffix-array engine: all shards of one index, memory-mapped.");
