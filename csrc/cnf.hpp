@@ -248,6 +248,7 @@ CnfOut evaluate(const ShardedEngine<Shard>& e, const std::vector<Clause<Tok>>& c
             auto d = sh.doc_of(p);
             auto span = sh.doc_span(d.first);
             const uint64_t dstart = span.first, dend = span.second;
+            if (p < dstart || p >= dend) return;  // damaged doc offsets (never on an intact index)
             const uint64_t wlo = std::max<uint64_t>(dstart, p >= max_diff ? p - max_diff : 0);
             const uint64_t whi = std::min<uint64_t>(dend == 0 ? 0 : dend - 1, p + max_diff);
             uint64_t lo = p, hi = p + alen;

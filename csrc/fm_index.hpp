@@ -114,11 +114,8 @@ public:
         isa_samples_ = PackedInts::load(ri);
         if (sa_sample_ == 0 || isa_sample_ == 0 || isa_samples_.size() != n_ / isa_sample_ + 1)
             throw std::invalid_argument(isa_path + ": inconsistent sampling");
-        if (docs_.size() % 8 != 0 || docs_.size() < 8)
-            throw std::invalid_argument(doc_offsets_path + ": not an array of u64 offsets");
-        n_docs_ = docs_.size() / 8 - 1;
+        n_docs_ = check_doc_offsets(docs_.data(), docs_.size(), n_, doc_offsets_path);
         D_ = reinterpret_cast<const uint64_t*>(docs_.data());
-        if (D_[n_docs_] != n_) throw std::invalid_argument(doc_offsets_path + ": last offset != number of positions");
         if (sizeof(Tok) <= 2) {
             table_.assign(size_t(1) << (8 * sizeof(Tok)), -1);
             for (size_t c = 0; c < alphabet_.size(); ++c) table_[alphabet_[c]] = static_cast<int64_t>(c);
@@ -343,12 +340,8 @@ public:
     }
 
     /// (local document index, offset of pos within that document's text).
-    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const {
-        const uint64_t* it = std::upper_bound(D_, D_ + n_docs_ + 1, pos);
-        uint64_t d = static_cast<uint64_t>(it - D_) - 1;
-        return {d, pos - D_[d] - 1};
-    }
-    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return {D_[d] + 1, D_[d + 1]}; }
+    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const { return doc_of_offsets(D_, n_docs_, pos); }
+    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return doc_span_offsets(D_, d, n_); }
 
     /// Bytes of the three FM files.
     uint64_t bytes() const { return fm_.size() + sa_.size() + isa_.size(); }

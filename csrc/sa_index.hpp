@@ -53,14 +53,11 @@ public:
         if (sa_.size() != n_ * static_cast<uint64_t>(w_))
             throw std::invalid_argument(sa_path + ": size " + std::to_string(sa_.size()) + " != " +
                                         std::to_string(n_) + " positions x " + std::to_string(w_) + " bytes");
-        if (docs_.size() % 8 != 0 || docs_.size() < 8)
-            throw std::invalid_argument(doc_offsets_path + ": not an array of u64 offsets");
-        n_docs_ = docs_.size() / 8 - 1;
+        n_docs_ = check_doc_offsets(docs_.data(), docs_.size(), n_, doc_offsets_path);
         T_ = reinterpret_cast<const Tok*>(tokens_.data());
         SA_ = sa_.data();
         D_ = reinterpret_cast<const uint64_t*>(docs_.data());
-        if (D_[n_docs_] != n_)
-            throw std::invalid_argument(doc_offsets_path + ": last offset != number of positions");
+        last_ = n_ > 0 ? n_ - 1 : 0;
     }
 
     uint64_t n_positions() const { return n_; }
@@ -68,7 +65,12 @@ public:
     uint64_t n_tokens() const { return n_ - n_docs_; }
     const Tok* tokens() const { return T_; }
 
-    uint64_t suffix_at(uint64_t rank) const { return load_le(SA_ + rank * static_cast<uint64_t>(w_), w_); }
+    /// SA[rank]; an entry >= n (a damaged sa.bin: verify() names it) reads as n - 1,
+    /// so a search never reads outside the text.
+    uint64_t suffix_at(uint64_t rank) const {
+        const uint64_t p = load_le(SA_ + rank * static_cast<uint64_t>(w_), w_);
+        return p < n_ ? p : last_;
+    }
     /// out[k] = SA[ranks[k]], k < n (the FM shard's batched form; here a loop).
     void suffix_at_many(const uint64_t* ranks, size_t n, uint64_t* out) const {
         for (size_t k = 0; k < n; ++k) {
@@ -264,14 +266,10 @@ public:
 
     /// (local document index, offset of pos within that document's text).
     /// pos must not be a separator position.
-    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const {
-        const uint64_t* it = std::upper_bound(D_, D_ + n_docs_ + 1, pos);
-        uint64_t d = static_cast<uint64_t>(it - D_) - 1;
-        return {d, pos - D_[d] - 1};
-    }
+    std::pair<uint64_t, uint64_t> doc_of(uint64_t pos) const { return doc_of_offsets(D_, n_docs_, pos); }
 
-    /// Token span [start, end) of local document d's text.
-    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return {D_[d] + 1, D_[d + 1]}; }
+    /// Token span [start, end) of local document d's text (d < n_docs).
+    std::pair<uint64_t, uint64_t> doc_span(uint64_t d) const { return doc_span_offsets(D_, d, n_); }
 
 private:
     struct Skeleton {
@@ -350,7 +348,7 @@ private:
 
     MappedFile tokens_, sa_, docs_;
     int w_;
-    uint64_t n_ = 0, n_docs_ = 0;
+    uint64_t n_ = 0, n_docs_ = 0, last_ = 0;
     const Tok* T_ = nullptr;
     const uint8_t* SA_ = nullptr;
     const uint64_t* D_ = nullptr;

@@ -5,6 +5,7 @@
 // all-ones value of the width, which never equals a real token.
 #pragma once
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <type_traits>
+#include <utility>
 #include <unistd.h>
 
 namespace infinigram {
@@ -45,6 +47,38 @@ inline uint64_t load_le(const uint8_t* p, int w) {
         case 1: return p[0];
         default: std::memcpy(&v, p, static_cast<size_t>(w)); return v;  // 6, 7 (little-endian host)
     }
+}
+
+/// Checks of a shard's doc_offsets.bin at open (O(1)): u64 entries, the
+/// first 0, the last n (the number of positions). The entries between are
+/// not read (that is verify()'s job); doc_of / doc_span clamp what they
+/// return, so damaged offsets give wrong documents, never reads out of bounds.
+inline uint64_t check_doc_offsets(const uint8_t* data, size_t size, uint64_t n, const std::string& path) {
+    if (size % 8 != 0 || size < 8) throw std::invalid_argument(path + ": not an array of u64 offsets");
+    const uint64_t n_docs = size / 8 - 1;
+    uint64_t first, last;
+    std::memcpy(&first, data, 8);
+    std::memcpy(&last, data + 8 * n_docs, 8);
+    if (last != n) throw std::invalid_argument(path + ": last offset != number of positions");
+    if (first != 0 && n_docs > 0) throw std::invalid_argument(path + ": first offset != 0");
+    return n_docs;
+}
+
+/// The document of position pos < n (its index d < n_docs and the offset in
+/// its text) from the offsets D[0..n_docs]; clamped so that damaged offsets
+/// cannot lead outside the array.
+inline std::pair<uint64_t, uint64_t> doc_of_offsets(const uint64_t* D, uint64_t n_docs, uint64_t pos) {
+    const uint64_t* it = std::upper_bound(D, D + n_docs + 1, pos);
+    uint64_t d = static_cast<uint64_t>(it - D);
+    d = d == 0 ? 0 : d - 1;
+    if (n_docs > 0 && d >= n_docs) d = n_docs - 1;
+    return {d, pos - D[d] - 1};
+}
+
+/// Token span [start, end) of document d's text, clamped to 0 <= start <= end <= n.
+inline std::pair<uint64_t, uint64_t> doc_span_offsets(const uint64_t* D, uint64_t d, uint64_t n) {
+    const uint64_t a = std::min<uint64_t>(D[d] + 1, n);
+    return {a, std::min<uint64_t>(std::max<uint64_t>(D[d + 1], a), n)};
 }
 
 /// A read-only memory map of a whole file. Move-only; unmaps on destruction.

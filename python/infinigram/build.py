@@ -15,6 +15,7 @@ loads only one shard's token file (plus its own working memory).
 from __future__ import annotations
 
 import concurrent.futures
+import errno
 import os
 import threading
 import re
@@ -483,11 +484,14 @@ def build(
         else:
             os.rename(tmp, output)
         _fsync_path(parent)
-    except BaseException:
+    except BaseException as exc:
         constructor.cancel()
         for w, _ in shards:
             w.abort()
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):  # name where
+            raise OSError(exc.errno, f"{os.strerror(exc.errno)} while building {output} (the partial build "
+                                     f"in {tmp} was removed)") from exc
         raise
 
     if progress:

@@ -36,7 +36,9 @@ Not thread-safe: use one Drafter per thread (they can share an Index).
 
 from __future__ import annotations
 
+import functools
 import itertools
+import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Hashable, List, Optional, Sequence, Tuple, Union
 
@@ -180,8 +182,23 @@ def _utf8_prefix(b: bytes) -> str:
 
 
 # --------------------------------------------------------------------- drafter
+def _serialised(method: Any) -> Any:
+    """Runs a Drafter method under the drafter's lock: the C++ drafter is not
+    thread-safe, and a proposal is several core calls (sync the request's
+    context, then draft) that another thread must not interleave with (two
+    threads drafting for the anonymous request got each other's drafts)."""
+    @functools.wraps(method)
+    def locked(self: "Drafter", *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return locked
+
+
 class Drafter:
     """Proposes draft tokens from the live context, previous outputs and a corpus.
+
+    Thread-safe: its calls are serialised by a lock (each proposal sees its
+    request's context whole, whatever other threads do).
 
     Args:
         index: an :class:`Index` (or its path), or None (context and history only).
@@ -223,6 +240,7 @@ class Drafter:
         self.cross_vocab = self._decide_cross(cross_vocab)
         if self.cross_vocab and self._target is None:
             raise ValueError("cross-vocabulary mode needs target_tokenizer")
+        self._lock = threading.RLock()
         self._ids: Dict[Hashable, int] = {}
         self._next = itertools.count(1)
         self._tail: Dict[int, bytes] = {}  # cross mode with a non-bytes index: recent text
@@ -290,6 +308,7 @@ class Drafter:
             text = _utf8_prefix(self._tail.get(rid, b"")[-256:])
             self._core.reset_corpus(rid, self.index.encode(text).astype(np.int64))
 
+    @_serialised
     def start(self, request_id: Hashable, prompt: TokenSeq) -> None:
         """Starts (or restarts) a request with its prompt tokens. O(len(prompt))."""
         rid = self._rid(request_id, create=True)
@@ -297,6 +316,7 @@ class Drafter:
         self._core.start(rid, ids, self._corpus_ids(rid, ids, True))
         self._reset_tail(rid)
 
+    @_serialised
     def observe(self, request_id: Hashable, new_tokens: TokenSeq) -> None:
         """Appends accepted tokens to a request's context. O(1) amortised per token
         (plus, per index shard, a narrowing of the matched suffix-array range)."""
@@ -307,6 +327,7 @@ class Drafter:
         self._core.observe(rid, ids, self._corpus_ids(rid, ids, False))
         self._reset_tail(rid)
 
+    @_serialised
     def stop(self, request_id: Hashable, learn: Any = "default") -> None:
         """Ends a request; by default adds its generated tokens to the history
         (``learn`` = None / "outputs" / "all" overrides the drafter's setting)."""
@@ -317,10 +338,12 @@ class Drafter:
         self._core.stop(rid, {None: 0, False: 0, "outputs": 1, "all": 2}.get(mode, 1))
         self._tail.pop(rid, None)
 
+    @_serialised
     def add_history(self, tokens: TokenSeq) -> None:
         """Adds a token sequence (target vocabulary) to the history source."""
         self._core.add_history(self._as_ids(tokens))
 
+    @_serialised
     def clear_history(self) -> None:
         self._core.clear_history()
 
@@ -328,9 +351,11 @@ class Drafter:
     def history_size(self) -> int:
         return int(self._core.history_size)
 
+    @_serialised
     def context(self, request_id: Hashable) -> np.ndarray:
         return self._core.context(self._rid(request_id))
 
+    @_serialised
     def match_lengths(self, request_id: Hashable = _ANON) -> Tuple[int, int, int]:
         """(context, history, corpus) lengths of the longest matched suffixes
         (corpus: in index tokens)."""
@@ -361,6 +386,7 @@ class Drafter:
         to use a request's state (``start``/``observe``)."""
         return self.propose_scored(context_tokens, k, request_id=request_id, min_prob=min_prob)[0]
 
+    @_serialised
     def propose_scored(self, context_tokens: Optional[TokenSeq] = None, k: int = 8, *,
                        request_id: Hashable = _ANON,
                        min_prob: Optional[float] = None) -> Tuple[List[int], List[float]]:
@@ -379,6 +405,7 @@ class Drafter:
             return b_t, b_p
         return a
 
+    @_serialised
     def propose_tree(self, context_tokens: Optional[TokenSeq] = None, budget: int = 16, *,
                      request_id: Hashable = _ANON, min_prob: Optional[float] = None) -> DraftTree:
         """A draft tree of at most ``budget`` nodes, grown best first by

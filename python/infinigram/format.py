@@ -221,8 +221,11 @@ def read_manifest(path: str) -> Dict[str, Any]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
         raise NotAnIndexError(f'{mpath}: not an infinigram manifest (expected "format": "{FORMAT_NAME}")')
     version = manifest.get("format_version")
-    if not isinstance(version, int):
+    if not isinstance(version, int) or isinstance(version, bool):
         raise NotAnIndexError(f"{mpath}: not an infinigram manifest (format_version missing)")
+    if version < 1:
+        raise IndexCorruptError(f"{mpath}: format_version {version} (there is no such version; expected 1 to "
+                                f"{FORMAT_VERSION})", mpath)
     if version > FORMAT_VERSION:
         raise IndexVersionError(
             f"{path}: index format version {version} is newer than this infinigram "
@@ -232,16 +235,58 @@ def read_manifest(path: str) -> Dict[str, Any]:
     if missing:
         raise IndexCorruptError(f"{mpath}: manifest lacks field(s) {', '.join(missing)}", mpath)
     width = manifest["token_width"]
-    if width not in (1, 2, 4) or manifest["separator"] != separator_for(width):
+    if not _is_count(width) or width not in (1, 2, 4) or manifest["separator"] != separator_for(width):
         raise IndexCorruptError(f"{mpath}: bad token_width/separator", mpath)
+    shards = manifest["shards"]
+    if not isinstance(shards, list) or not all(isinstance(x, dict) for x in shards):
+        raise IndexCorruptError(f"{mpath}: 'shards' is not a list of shard entries", mpath)
+    _check_counts(mpath, manifest, shards)
     tok = manifest["tokenizer"]
+    if not isinstance(tok, dict) or tok.get("kind") not in ("bytes", "hf") or (
+            tok.get("kind") == "hf" and not isinstance(tok.get("file", TOKENIZER_FILE), str)):
+        raise IndexCorruptError(f"{mpath}: bad 'tokenizer' entry (expected {{\"kind\": \"bytes\"}} or an "
+                                "\"hf\" entry naming its file)", mpath)
+    backend = manifest.get("backend")
+    if backend in ("sa", "fm") and any((shard_files(x) is FM_SHARD_FILES) != (backend == "fm") for x in shards):
+        raise IndexCorruptError(f"{mpath}: the shards' files do not match backend {backend!r}", mpath)
     if isinstance(tok, dict) and tok.get("kind") == "hf":
         tpath = os.path.join(path, tok.get("file", TOKENIZER_FILE))
         if not os.path.isfile(tpath):
             raise IndexCorruptError(f"{tpath}: tokenizer file missing", tpath)
-    for shard in manifest["shards"]:
+    for shard in shards:
         _check_shard(path, shard, width)
     return manifest
+
+
+def _is_count(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool) and 0 <= x < 2**63
+
+
+def _check_counts(mpath: str, manifest: Dict[str, Any], shards: list) -> None:
+    """The manifest's numbers agree with each other (O(shards)): every count
+    a non-negative integer, each shard's n_positions = n_tokens + n_docs, its
+    doc_base the documents before it, the totals the sums of the shards."""
+    base = 0
+    for i, sh in enumerate(shards):
+        d = sh.get("dir")
+        if not isinstance(d, str) or not d or d in (".", "..") or "/" in d or os.sep in d:
+            raise IndexCorruptError(f"{mpath}: shard {i} has a bad 'dir' ({d!r}; expected a name such as "
+                                    f"{shard_dirname(i)})", mpath)
+        for k in ("n_docs", "n_tokens", "n_positions", "ptr_width"):
+            if not _is_count(sh.get(k)):
+                raise IndexCorruptError(f"{mpath}: shard {d}: '{k}' is {sh.get(k)!r} (expected a count)", mpath)
+        if sh["n_positions"] != sh["n_tokens"] + sh["n_docs"] or not 1 <= sh["ptr_width"] <= 8:
+            raise IndexCorruptError(f"{mpath}: shard {d}: inconsistent counts (n_positions != n_tokens + n_docs, "
+                                    "or ptr_width outside 1..8)", mpath)
+        if sh.get("doc_base", base) != base:
+            raise IndexCorruptError(f"{mpath}: shard {d}: doc_base {sh.get('doc_base')!r}, expected {base}", mpath)
+        if not isinstance(sh.get("files", {}), dict):
+            raise IndexCorruptError(f"{mpath}: shard {d}: 'files' is not a mapping", mpath)
+        base += sh["n_docs"]
+    for k in ("n_docs", "n_tokens", "n_positions"):
+        total = sum(sh[k] for sh in shards)
+        if manifest[k] != total or not _is_count(manifest[k]):
+            raise IndexCorruptError(f"{mpath}: {k} is {manifest[k]!r}, the shards sum to {total}", mpath)
 
 
 def _check_shard(index_path: str, shard: Dict[str, Any], width: int) -> None:
@@ -262,7 +307,8 @@ def _check_shard(index_path: str, shard: Dict[str, Any], width: int) -> None:
         if not os.path.isfile(p):
             raise IndexCorruptError(f"{p}: index file missing", p)
         size = os.path.getsize(p)
-        listed = files.get(name, {}).get("size")
+        entry = files.get(name, {})
+        listed = entry.get("size") if isinstance(entry, dict) else entry
         if listed is not None and size != listed:
             raise IndexCorruptError(
                 f"{p}: size {size} bytes, the manifest says {listed} (truncated or replaced file)", p
@@ -421,9 +467,10 @@ class MetadataReader:
     """
 
     def __init__(self, meta_path: str, offsets_path: str) -> None:
-        import zstandard
+        import threading
 
-        self._dctx = zstandard.ZstdDecompressor()
+        self._local = threading.local()  # one decompressor per thread: a ZstdDecompressor is not
+        # thread-safe (shared, concurrent get() calls failed with "Data corruption detected" or crashed)
         self._meta = _map_file(meta_path)
         self._offsets_buf = _map_file(offsets_path)
         self.offsets = np.frombuffer(self._offsets_buf, dtype="<u8")
@@ -442,7 +489,12 @@ class MetadataReader:
         if not a < b <= len(self._meta):
             raise IndexCorruptError(f"metadata offsets of document {local_doc_ix} out of range")
         try:
-            data = self._dctx.decompress(self._meta[a:b])
+            dctx = getattr(self._local, "dctx", None)
+            if dctx is None:
+                import zstandard
+
+                dctx = self._local.dctx = zstandard.ZstdDecompressor()
+            data = dctx.decompress(self._meta[a:b])
             return json.loads(data.decode("utf-8"))
         except Exception as e:  # zstd or JSON error: the file is damaged
             raise IndexCorruptError(f"metadata of document {local_doc_ix} is damaged: {e}") from None

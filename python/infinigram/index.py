@@ -25,7 +25,7 @@ import numpy as np
 from . import _core
 from . import format as fmt
 from . import lm  # language-model queries
-from .errors import InfinigramError
+from .errors import IndexCorruptError, InfinigramError
 from .tokenizer import Tokenizer, load_index_tokenizer
 
 Query = Union[str, Sequence[int], np.ndarray]
@@ -189,13 +189,20 @@ class Index:
         if self.backend not in ("sa", "fm"):
             raise InfinigramError(f"{self.path}: backend {self.backend!r} is not supported by this version")
         self._shard_paths = [fmt.shard_paths(self.path, s) for s in m["shards"]]
-        if self.backend == "fm":  # FM-index backend: same engine API (_core.FMEngine)
-            specs = [(p["fm"], p["fm_sa"], p["fm_isa"], p["doc_offsets"]) for p in self._shard_paths]
-            self._engine = _core.FMEngine(self.token_width, specs)
-        else:
-            specs = [(p["tokens"], p["sa"], p["doc_offsets"], int(s["ptr_width"]))
-                     for p, s in zip(self._shard_paths, m["shards"])]
-            self._engine = _core.Engine(self.token_width, specs)
+        try:
+            if self.backend == "fm":  # FM-index backend: same engine API (_core.FMEngine)
+                specs = [(p["fm"], p["fm_sa"], p["fm_isa"], p["doc_offsets"]) for p in self._shard_paths]
+                self._engine = _core.FMEngine(self.token_width, specs)
+            else:
+                specs = [(p["tokens"], p["sa"], p["doc_offsets"], int(s["ptr_width"]))
+                         for p, s in zip(self._shard_paths, m["shards"])]
+                self._engine = _core.Engine(self.token_width, specs)
+        except (ValueError, TypeError, OverflowError, RuntimeError) as e:
+            # the engine's checks at open (headers, sizes, first/last offsets): name the file
+            msg = str(e)
+            bad = next((f for p in self._shard_paths for f in p.values() if msg.startswith(f)), None)
+            raise IndexCorruptError(msg if bad else f"{self.path}: cannot open the index: {msg}",
+                                    bad or os.path.join(self.path, fmt.MANIFEST)) from None
         self._meta: List[Optional[fmt.MetadataReader]] = [None] * len(specs)
         self._tokenizer: Optional[Tokenizer] = None
         self._lock = threading.Lock()
@@ -319,7 +326,14 @@ class Index:
 
     def _pack(self, queries: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
         """(flat int64 ids, offsets) of many queries: a list of queries (strings
-        encoded in one batch) or an already packed ``(flat, offsets)`` pair."""
+        encoded in one batch) or an already packed ``(flat, offsets)`` pair.
+        An id beyond 64 bits raises ValueError (as in a single query)."""
+        try:
+            return self._pack_ids(queries)
+        except OverflowError:
+            raise ValueError("a token id does not fit in 64 bits") from None
+
+    def _pack_ids(self, queries: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]]) -> Tuple[np.ndarray, np.ndarray]:
         if isinstance(queries, tuple) and len(queries) == 2 and isinstance(queries[0], np.ndarray) \
                 and isinstance(queries[1], np.ndarray):
             return queries
@@ -529,7 +543,10 @@ class Index:
         """
         from .analysis.matches import LongestMatches
 
-        ids = np.asarray(self._ids(q), dtype=np.int64)
+        try:
+            ids = np.asarray(self._ids(q), dtype=np.int64)
+        except OverflowError:
+            raise ValueError("a token id does not fit in 64 bits") from None
         length, count, doc, off = _core.matching_statistics(self._engine, ids, bool(with_occurrence))
         return LongestMatches(ids, length.astype(np.int64), count.astype(np.int64), doc, off)
 

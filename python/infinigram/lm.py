@@ -168,7 +168,10 @@ def _token(index: Any, t: Token) -> int:
         if len(ids) != 1:
             raise ValueError(f"next token {t!r} encodes to {len(ids)} tokens, expected exactly 1")
         return int(ids[0])
-    return int(t)
+    t = int(t)
+    if not -(2**63) <= t < 2**63:  # as for query ids (the binding would raise TypeError)
+        raise ValueError(f"token id {t} does not fit in 64 bits")
+    return t
 
 
 def _ids(index: Any, q: Query) -> Any:
@@ -388,6 +391,10 @@ def _cnf(index: Any, cnf: Sequence[Any], max_clause_freq: int, max_diff_tokens: 
          stop: bool, seed: Optional[int]) -> CnfResult:
     if max_clause_freq <= 0 or max_diff_tokens < 0:
         raise ValueError("max_clause_freq must be > 0 and max_diff_tokens >= 0")
+    if limit < 0:
+        raise ValueError("limit must be >= 0")
+    if max(max_clause_freq, max_diff_tokens, limit) >= 2**63:
+        raise ValueError("max_clause_freq, max_diff_tokens and limit must be below 2**63")
     count, approx, complete, at, tested, m = _core.cnf_evaluate(
         index._engine, _cnf_ids(index, cnf), int(max_clause_freq), int(max_diff_tokens), int(limit), stop,
         _seed(seed))
