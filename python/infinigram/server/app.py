@@ -81,6 +81,16 @@ class FastRoutes:
                 args = (parts[2],)
             if handler is not None:
                 request = Request(scope, receive)
+                # read the body here (one message, usually): cheaper than Starlette's stream
+                chunks = []
+                while True:
+                    msg = await receive()
+                    if msg["type"] != "http.request":
+                        return  # the client went away
+                    chunks.append(msg.get("body", b""))
+                    if not msg.get("more_body", False):
+                        break
+                request._body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
                 try:
                     response = await handler(request, *args)
                 except ApiError as exc:

@@ -60,9 +60,20 @@ class Gate:
         self.api_key = api_key.encode("utf-8") if api_key else None
         self.max_body = int(max_body_bytes)
         self.index_names = frozenset(index_names)
+        self._label_cache: Dict[str, "tuple[str, str]"] = {}
 
     def _labels(self, path: str) -> "tuple[str, str]":
-        """(index, endpoint) metric labels of a path (bounded sets of values)."""
+        """(index, endpoint) metric labels of a path (bounded sets of values;
+        the labels of the served routes' paths are cached)."""
+        hit = self._label_cache.get(path)
+        if hit is not None:
+            return hit
+        lab = self._labels_of(path)
+        if lab[1] != "other" and len(self._label_cache) < 4096:
+            self._label_cache[path] = lab
+        return lab
+
+    def _labels_of(self, path: str) -> "tuple[str, str]":
         ep = _TOP.get(path)
         if ep is not None:
             return "", ep
