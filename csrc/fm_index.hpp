@@ -116,6 +116,18 @@ public:
             throw std::invalid_argument(isa_path + ": inconsistent sampling");
         n_docs_ = check_doc_offsets(docs_.data(), docs_.size(), n_, doc_offsets_path);
         D_ = reinterpret_cast<const uint64_t*>(docs_.data());
+        // O(sigma^2) checks of the tables every search starts from (a damaged
+        // entry would lead ranks outside the tree): the alphabet increasing and
+        // within the token width, C from 1 up to n + 1, the pair table within
+        // [0, n + 1], the samples' counts. The tree's own bits are verify()'s.
+        const uint64_t max_tok = static_cast<uint64_t>(separator_of<Tok>());
+        if (primary_ > n_ || C_[0] != 1 || C_[sg] != n_ + 1) r.bad();
+        for (uint64_t c = 0; c < sg; ++c)
+            if (alphabet_[c] > max_tok || (c > 0 && alphabet_[c] <= alphabet_[c - 1]) || C_[c + 1] < C_[c]) r.bad();
+        for (uint64_t k = 0; k < pairs_.size(); ++k)
+            if (pairs_[k] > n_ + 1) r.bad();
+        if (samples_.size() != marks_.size() || marks_.size() == 0)
+            throw std::invalid_argument(sa_path + ": inconsistent sampling");
         if (sizeof(Tok) <= 2) {
             table_.assign(size_t(1) << (8 * sizeof(Tok)), -1);
             for (size_t c = 0; c < alphabet_.size(); ++c) table_[alphabet_[c]] = static_cast<int64_t>(c);
@@ -237,10 +249,12 @@ public:
     }
 
     /// Text position of the suffix in `row`.
+    /// (A walk longer than sa_sample steps, only on a damaged index, stops at n - 1.)
     uint64_t locate_row(uint64_t row) const {
         uint64_t steps = 0, k;
         for (;;) {
             if (marks_.contains(row, &k)) return samples_[k] * sa_sample_ + steps;
+            if (steps > sa_sample_ || row > n_) return n_ - 1;
             row = lf(row).second;
             ++steps;
         }
@@ -270,7 +284,11 @@ public:
             [&](size_t s, int64_t, uint64_t row) {  // one LF step done: at a sampled row yet?
                 ++steps[s];
                 uint64_t k;
-                if (!marks_.contains(row, &k)) return false;
+                if (!marks_.contains(row, &k)) {
+                    if (steps[s] <= sa_sample_ && row <= n_) return false;
+                    pos[idx[s]] = n_ - 1;  // a damaged index: no sample within sa_sample steps
+                    return true;
+                }
                 pos[idx[s]] = samples_[k] * sa_sample_ + steps[s];
                 return true;
             },
@@ -293,7 +311,7 @@ public:
         const uint64_t k = (pos + isa_sample_ - 1) / isa_sample_;
         const uint64_t q = (k * isa_sample_ + sa_sample_ - 1) / sa_sample_ * sa_sample_;
         if (q >= n_) return {0, n_};
-        return {marks_.select(isa_samples_[k]), q};
+        return {marks_.select(std::min<uint64_t>(isa_samples_[k], marks_.size() - 1)), q};
     }
 
     /// Tokens [start, end) of the shard into out (end <= n): LF walks cut at

@@ -29,6 +29,11 @@ import infinigram  # noqa: E402
 
 from reference import Reference  # noqa: E402
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "sanitize: the short ASan+UBSan run (scripts/sanitize.sh --short); "
+                                       "selected with -m sanitize, skipped otherwise")
+
+
 def _find_data_dir() -> str:
     """The shared corpora: $INFINIGRAM_TEST_DATA, else ``shared/data`` beside
     the repository (where CI lays it), else /work/shared/data."""

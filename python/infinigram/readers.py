@@ -19,6 +19,12 @@ from .errors import InputError
 __all__ = ["SUFFIXES", "Document", "find_input_files", "file_kind", "DocumentReader", "read_documents"]
 
 #: recognised file name endings (checked in this order)
+try:  # zstandard's errors are not OSError/ValueError ("Unknown frame descriptor": not a zstd file)
+    from zstandard import ZstdError as _ZstdError
+except ImportError:  # pragma: no cover - zstandard is a dependency
+    class _ZstdError(Exception):  # type: ignore[no-redef]
+        pass
+
 SUFFIXES = (".jsonl.gz", ".jsonl.zst", ".jsonl", ".txt")
 
 #: (text, metadata, source_path, line_no); line_no is 1-based (1 for .txt)
@@ -177,7 +183,7 @@ class DocumentReader:
                     raw = next(lines)
                 except StopIteration:
                     break
-                except (OSError, EOFError, ValueError) as e:  # gzip/zstd stream damaged
+                except (OSError, EOFError, ValueError, _ZstdError) as e:  # gzip/zstd stream damaged
                     name = "gzip" if kind == ".jsonl.gz" else "zstd"
                     raise InputError(f"cannot decompress ({e}) (expected a valid {name} file)", path, line_no + 1) from None
                 line_no += 1
