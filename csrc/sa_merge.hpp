@@ -23,14 +23,18 @@
 //
 // Cost: O(n log k) key comparisons + n key loads + the text compared on key
 // ties: per tie, the two suffixes' common prefix beyond the key, 8 bytes per
-// step. Natural text ties rarely and briefly; long repeated passages (the
-// same document many times) tie on their whole length, so a corpus made of
-// one document repeated R times costs ~ (document length) per output entry:
-// the known slow case, measured in bench/README.md ("Shards larger than
-// memory"). Memory: k·B·24 bytes of run buffers (B entries each) + the
-// output buffer + the text's mapped pages, which the merge returns to the
-// page cache (MADV_DONTNEED) whenever the process's file-backed resident
-// memory has grown by more than opts.text_rss_cap since the merge began.
+// step. Natural text ties rarely and briefly (100 MB of English, 4 runs:
+// 12% of comparisons tie, 1.35 steps per tie). A passage repeated R times
+// in a row ties over the rest of the repetition, up to R times its length
+// per comparison: a corpus that is one document repeated end to end costs
+// O(n) per entry, O(n²) in all. That is the known slow case, measured in
+// bench/README.md ("Shards larger than memory"); the in-memory SA-IS stays
+// linear on it, and the build only merges shards that do not fit memory.
+// Memory: k·B·24 bytes of run buffers (B entries each) + the output buffer
+// + the text's mapped pages, which the merge returns to the page cache
+// (MADV_DONTNEED) whenever the process's file-backed resident memory has
+// grown by more than opts.text_rss_cap since the merge began (checked
+// every 8 MiB of pages it may have touched: TextGuard).
 #pragma once
 
 #include <algorithm>
@@ -66,6 +70,28 @@ struct Key {
     uint64_t hi, lo;
 };
 
+/// Keeps the text's mapped pages under a cap: callers count the pages they
+/// may have touched; every kCheckPages of them the process's file-backed
+/// resident memory is read, and the whole mapping dropped (MADV_DONTNEED:
+/// the pages stay in the page cache) once it exceeds the start's + cap.
+/// Overshoot at most kCheckPages pages.
+class TextGuard {
+public:
+    static constexpr uint64_t kCheckPages = 2048;  // 8 MiB
+    TextGuard(const MappedFile& text, uint64_t cap) : text_(text), cap_(cap), base_(file_rss_bytes()) {}
+    void touch(uint64_t pages) {
+        if (cap_ == ~uint64_t(0)) return;
+        count_ += pages;
+        if (count_ < kCheckPages) return;
+        count_ = 0;
+        if (file_rss_bytes() > base_ + cap_) text_.advise(MADV_DONTNEED);
+    }
+
+private:
+    const MappedFile& text_;
+    uint64_t cap_, base_, count_ = 0;
+};
+
 /// Tokens as a big-endian integer (first token most significant).
 template <class Tok>
 inline uint64_t be_word(const Tok* p) {
@@ -95,8 +121,9 @@ inline Key key_at(const Tok* T, uint64_t n, uint64_t p) {
 }
 
 /// T[p..n) < T[q..n), known equal on their first `from` tokens (p != q).
+/// `steps` counts the 8-byte steps taken (pages touched: ~2 + 2·steps/512).
 template <class Tok>
-inline bool suffix_less_from(const Tok* T, uint64_t n, uint64_t p, uint64_t q, uint64_t from) {
+inline bool suffix_less_from(const Tok* T, uint64_t n, uint64_t p, uint64_t q, uint64_t from, uint64_t& steps) {
     constexpr uint64_t per = 8 / sizeof(Tok);
     uint64_t i = p + from, j = q + from;
     for (;;) {
@@ -111,6 +138,7 @@ inline bool suffix_less_from(const Tok* T, uint64_t n, uint64_t p, uint64_t q, u
             }
             i += per;
             j += per;
+            ++steps;
         } else {
             if (T[i] != T[j]) return T[i] < T[j];
             ++i;
@@ -123,8 +151,8 @@ inline bool suffix_less_from(const Tok* T, uint64_t n, uint64_t p, uint64_t q, u
 template <class Tok>
 class RunReader {
 public:
-    RunReader(const std::string& path, int w, const Tok* T, uint64_t n, uint64_t cap)
-        : path_(path), w_(w), T_(T), n_(n), cap_(std::max<uint64_t>(cap, 1)) {
+    RunReader(const std::string& path, int w, const Tok* T, uint64_t n, uint64_t cap, TextGuard& guard)
+        : path_(path), w_(w), T_(T), n_(n), cap_(std::max<uint64_t>(cap, 1)), guard_(guard) {
         fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
         if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
         struct stat st {};
@@ -173,6 +201,7 @@ private:
         for (uint64_t i = 0; i < m; ++i) {
             if (i + kAhead < m) __builtin_prefetch(T_ + pos_[i + kAhead]);
             key_[i] = key_at(T_, n_, pos_[i]);
+            guard_.touch(1);
         }
         read_ += m;
         len_ = m;
@@ -185,6 +214,7 @@ private:
     std::vector<uint8_t> raw_;
     std::vector<uint64_t> pos_;
     std::vector<Key> key_;
+    TextGuard& guard_;
 };
 
 template <class Tok>
@@ -193,10 +223,11 @@ int merge_typed(const MappedFile& text, uint64_t n, const std::vector<std::strin
     const Tok* T = reinterpret_cast<const Tok*>(text.data());
     const int w = ptr_width_for(n);
     constexpr uint64_t per = 8 / sizeof(Tok);
+    TextGuard guard(text, opt.text_rss_cap);
     std::vector<std::unique_ptr<RunReader<Tok>>> runs;
     uint64_t total = 0;
     for (const auto& p : run_paths) {
-        runs.push_back(std::make_unique<RunReader<Tok>>(p, w, T, n, opt.buffer_entries));
+        runs.push_back(std::make_unique<RunReader<Tok>>(p, w, T, n, opt.buffer_entries, guard));
         total += runs.back()->total();
     }
     if (total != n)
@@ -210,7 +241,10 @@ int merge_typed(const MappedFile& text, uint64_t n, const std::vector<std::strin
         const Key& y = runs[b]->key();
         if (x.hi != y.hi) return x.hi < y.hi;
         if (x.lo != y.lo) return x.lo < y.lo;
-        return suffix_less_from(T, n, runs[a]->pos(), runs[b]->pos(), 2 * per);
+        uint64_t steps = 0;
+        const bool r = suffix_less_from(T, n, runs[a]->pos(), runs[b]->pos(), 2 * per, steps);
+        guard.touch(2 + steps / 256);
+        return r;
     };
     size_t leaves = 1;
     while (leaves < k) leaves <<= 1;
@@ -230,8 +264,6 @@ int merge_typed(const MappedFile& text, uint64_t n, const std::vector<std::strin
     const size_t out_cap = size_t(1) << 20;
     std::vector<uint8_t> out(out_cap * static_cast<size_t>(w));
     size_t fill = 0;
-    const uint64_t rss0 = merge_detail::file_rss_bytes();
-    const uint64_t check_every = uint64_t(1) << 20;
     const uint64_t tick_every = std::max<uint64_t>(n / 40, 1);
     for (uint64_t done = 0; done < n; ++done) {
         RunReader<Tok>& r = *runs[top];
@@ -249,10 +281,6 @@ int merge_typed(const MappedFile& text, uint64_t n, const std::vector<std::strin
             if (less(loser[v], cand)) std::swap(loser[v], cand);
         }
         top = cand;
-        if ((done + 1) % check_every == 0 && opt.text_rss_cap != ~uint64_t(0)) {
-            const uint64_t now = merge_detail::file_rss_bytes();
-            if (now > rss0 + opt.text_rss_cap) text.advise(MADV_DONTNEED);
-        }
         if (tick && (done + 1) % tick_every == 0) tick(static_cast<double>(done + 1) / static_cast<double>(n));
     }
     if ((fill && std::fwrite(out.data(), 1, fill, f.get()) != fill) || std::fflush(f.get()) != 0 ||

@@ -36,9 +36,11 @@
 // O(b - a). Memory, m = b - a positions: the Z pass m·z (z = 4 bytes below
 // 2^32 positions, else 8) + m/8 bits; the sort m·c (c = 2 bytes per symbol
 // for u8 tokens, 4 otherwise) + m·s (s = 4 below 2^31, else 8) + SA-IS's
-// type bits + 2·3σ buckets, + the part's pages of the token file (m·w, w
-// the token width; u32: + m·4 while the part's alphabet is ranked when it
-// is sparse). Runs of several parts are independent: sort them on as many
+// type bits + 2·3σ buckets (u32: at most ~4 bytes per position, else
+// the alphabet is ranked: m·4 for the sorted values), + the part's pages of
+// the token file (m·w, w the token width). python/infinigram/build_ooc.py
+// plans parts with (2 + 4 + 1) bytes per position for u8, (4 + 4 + 2) for
+// u16, (4 + 4 + 4 + 4) for u32, + 0.25 + 8 MiB. Runs of several parts are independent: sort them on as many
 // threads as the memory allows.
 #pragma once
 
@@ -56,14 +58,6 @@
 namespace infinigram {
 
 namespace parts_detail {
-
-/// Bytes per part position at the sort's peak (see the header), for
-/// planning part sizes: token width w, SA-IS entries of 4 bytes.
-inline double part_bytes_per_position(int token_width) {
-    const double sym = token_width == 1 ? 2.0 : 4.0;
-    const double rank = token_width == 4 ? 4.0 : 0.0;  // u32 sparse alphabets
-    return sym + 4.0 + 0.25 + token_width + rank;
-}
 
 /// gt[k - a] = (T[k..n) > T[b..n)) for k in [a, b), b < n: see the header.
 /// Z: Z-values of P = T[b..n) for shifts < b - a. Time O(b - a + longest match).
@@ -169,7 +163,8 @@ uint64_t sort_part_typed(const Tok* T, uint64_t n, uint64_t a, uint64_t b, int w
         const uint32_t sep = separator_of<uint32_t>();
         for (uint64_t i = a; i < a + len; ++i)
             if (T[i] != sep && T[i] > mx) mx = static_cast<uint32_t>(T[i]);
-        dense = 3 * (uint64_t(mx) + 2) <= std::min<uint64_t>(2 * len + 65536, (uint64_t(1) << 31) - 2);
+        // (dense only while the 2 * 3σ bucket entries stay within ~4 bytes per position)
+        dense = 3 * (uint64_t(mx) + 2) <= std::min<uint64_t>(len / 2 + 65536, (uint64_t(1) << 31) - 2);
         if (dense) {
             sigma = uint64_t(mx) + 2;
         } else {
