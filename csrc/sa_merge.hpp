@@ -261,7 +261,7 @@ int merge_typed(const MappedFile& text, uint64_t n, const std::vector<std::strin
 
     std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(sa_path.c_str(), "wb"), &std::fclose);
     if (!f) throw std::runtime_error("cannot create " + sa_path + ": " + std::strerror(errno));
-    const size_t out_cap = size_t(1) << 20;
+    const size_t out_cap = size_t(1) << 16;
     std::vector<uint8_t> out(out_cap * static_cast<size_t>(w));
     size_t fill = 0;
     const uint64_t tick_every = std::max<uint64_t>(n / 40, 1);

@@ -28,6 +28,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from . import build_ooc as _ooc
 from . import format as fmt
 from .errors import InputError, OutputExistsError, TokenizerError
 from .readers import DocumentReader
@@ -278,6 +279,8 @@ def build(
     sa_sample: int = 64,
     isa_sample: int = 64,
     wt_block_bits: int = 0,
+    max_memory: Union[None, int, str] = None,
+    sa_part_size: Optional[int] = None,
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.
 
@@ -313,6 +316,14 @@ def build(
             <= 256 tokens, larger blocks for larger ones; see docs/FORMAT.md).
             Smaller blocks give shorter descents (faster queries and
             extraction) and larger per-block tables.
+        max_memory: bound on the build's peak resident memory (bytes, or
+            ``"4GB"``, ``"512MB"``; default ``None``: half of MemTotal, see
+            :mod:`infinigram.build_ooc`). Constructions wait for memory; an
+            SA shard whose in-memory sort does not fit is sorted in parts and
+            merged on disk (same bytes). Too small a budget is an InputError
+            before any work.
+        sa_part_size: force the out-of-core SA build with parts of this many
+            positions (tests, benchmarks); ``None``: only where needed.
 
     Time: O(input size) to read and tokenize, plus the suffix-array build
     (linear in tokens). Disk: the index needs (token_width + ptr_width + ~0)
@@ -344,13 +355,24 @@ def build(
     else:
         limit = parse_shard_size(shard_size, width)
 
+    budget = _ooc.MemoryBudget(_ooc.parse_memory(max_memory) or _ooc.default_max_memory(), _ooc.process_rss())
+    budget.check(width, reader.total_bytes if tok.kind == "bytes" else reader.total_bytes // 4)
+    if sa_part_size is not None and int(sa_part_size) < 1:
+        raise InputError(f"sa_part_size must be >= 1, got {sa_part_size}")
+
     parent = os.path.dirname(output)
-    os.makedirs(parent, exist_ok=True)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"{output}: cannot create the output's directory: {e.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"{output}: the output's directory {parent} is not writable")
     _clean_stale_temps(output)
     tmp = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     os.mkdir(tmp)
     shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
-    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads, progress)
+    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads, progress,
+                               budget, sa_part_size)
     try:
         # ---- 1. read, tokenize, write tokens/doc_offsets/metadata ----------
         # Each shard's suffix array (and FM-index) is built on the worker pool
@@ -510,7 +532,10 @@ class _Constructor:
     """
 
     def __init__(self, shards: List[Tuple[_ShardWriter, Dict[str, Any]]], width: int, backend: str,
-                 sa_sample: int, isa_sample: int, wt_block_bits: int, n_threads: int, progress: bool) -> None:
+                 sa_sample: int, isa_sample: int, wt_block_bits: int, n_threads: int, progress: bool,
+                 budget: Optional["_ooc.MemoryBudget"] = None, sa_part_size: Optional[int] = None) -> None:
+        self.budget = budget or _ooc.MemoryBudget(_ooc.default_max_memory(), _ooc.process_rss())
+        self.sa_part_size = sa_part_size
         self.shards, self.width, self.backend = shards, width, backend
         self.sa_sample, self.isa_sample, self.wt_block_bits = int(sa_sample), int(isa_sample), int(wt_block_bits)
         self.workers = max(1, n_threads or (os.cpu_count() or 1))
@@ -553,16 +578,53 @@ class _Constructor:
                 self.bar.n = int(sum(f * self.shards[j][0].n_positions for j, f in self.frac.items()))
                 self.bar.refresh()
 
+        need = _ooc.in_memory_need(w.n_positions, self.width, self.backend)
         if self.backend == "sa":
-            ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, True))
+            if self.sa_part_size is None and need <= self.budget.total:
+                self.budget.acquire(need, self.cancelled)
+                try:
+                    ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, True))
+                finally:
+                    self.budget.release(need)
+            else:  # larger than memory: sorted parts merged on disk (build_ooc.py), same bytes
+                ptr = _ooc.build_sa_out_of_core(w.paths["tokens"], w.paths["sa"], self.width, w.n_positions,
+                                                self.budget, self.workers, cb, self.sa_part_size)
             _fsync_path(w.paths["sa"])
             return ptr
         # FM-index straight from the tokens: the suffix array never leaves memory
         # (no sa.bin written and read back), then tokens.bin is dropped
         fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
-        ptr = int(_core.fm_build_shard(w.paths["tokens"], self.width, fm_paths["fm"], fm_paths["fm_sa"],
-                                       fm_paths["fm_isa"], self.sa_sample, self.isa_sample,
-                                       max(1, self.workers // max(1, len(self.sa_futs))), cb, self.wt_block_bits))
+        threads = max(1, self.workers // max(1, len(self.sa_futs)))
+        if self.sa_part_size is None and need <= self.budget.total:
+            self.budget.acquire(need, self.cancelled)
+            try:
+                ptr = int(_core.fm_build_shard(w.paths["tokens"], self.width, fm_paths["fm"], fm_paths["fm_sa"],
+                                               fm_paths["fm_isa"], self.sa_sample, self.isa_sample, threads, cb,
+                                               self.wt_block_bits))
+            finally:
+                self.budget.release(need)
+        else:
+            # Larger than memory: the suffix array out of core into a temporary
+            # sa.bin, then the FM files from it (fm_build streams the SA; its
+            # own peak, _ooc.fm_from_sa_need, bounds the FM shard).
+            fm_need = _ooc.fm_from_sa_need(w.n_positions, self.width)
+            if fm_need > self.budget.total:
+                raise InputError(
+                    f"an FM shard of {w.n_positions:,} positions needs {fm_need / 1e6:,.0f} MB for its FM step "
+                    f"(token file + BWT codes + wavelet tree + samples), more than max_memory leaves "
+                    f"({self.budget.total / 1e6:,.0f} MB): give more memory or a smaller --shard-size"
+                )
+            half = lambda f: cb(0.5 * f)  # noqa: E731
+            ptr = _ooc.build_sa_out_of_core(w.paths["tokens"], w.paths["sa"], self.width, w.n_positions,
+                                            self.budget, self.workers, half, self.sa_part_size)
+            self.budget.acquire(fm_need, self.cancelled)
+            try:
+                _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, self.width, fm_paths["fm"], fm_paths["fm_sa"],
+                               fm_paths["fm_isa"], self.sa_sample, self.isa_sample, threads,
+                               lambda f: cb(0.5 + 0.5 * f), self.wt_block_bits)
+            finally:
+                self.budget.release(fm_need)
+            os.remove(w.paths["sa"])
         os.remove(w.paths["tokens"])
         w.paths = fm_paths
         return ptr

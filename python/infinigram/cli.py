@@ -149,6 +149,9 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--wt-block-bits", type=int, default=None, metavar="B",
                    help="fm: one Huffman-shaped wavelet tree per 2^B BWT symbols (0, default: by alphabet size, "
                         "2^17 for bytes); smaller: faster queries, larger tables")
+    b.add_argument("--max-memory", default=None, metavar="SIZE",
+                   help="bound on the build's peak resident memory, e.g. 4GB, 512MB (default: half of RAM); "
+                        "a shard whose suffix sort does not fit is sorted in parts and merged on disk")
 
     ap = sub.add_parser("append", help="add documents to an index as new shards (atomic)",
                         description=APPEND_HELP, formatter_class=fmt_cls)
@@ -268,6 +271,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         n_threads=args.threads,
         progress=not args.no_progress,
         add_special_tokens=args.add_special_tokens,
+        max_memory=args.max_memory,
         **_backend_kwargs(args),
     )
     if args.no_progress:  # build() printed it already otherwise
