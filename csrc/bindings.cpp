@@ -1056,8 +1056,10 @@ PYBIND11_MODULE(_core, m) {
                         if (start > end || end > sh.n_positions()) throw std::out_of_range("token range out of bounds");
                         py::array_t<Tok> out(static_cast<py::ssize_t>(end - start));
                         Tok* p = out.mutable_data();
-                        py::gil_scoped_release release;
-                        sh.extract(start, end, p, resolve_threads(n_threads));
+                        {
+                            py::gil_scoped_release release;  // not over the return: converting `out` to
+                            sh.extract(start, end, p, resolve_threads(n_threads));  // py::array takes a reference
+                        }
                         return out;
                     });
                 },

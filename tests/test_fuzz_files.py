@@ -331,3 +331,51 @@ def test_info_verify_cli_names_the_file(cases, tmp_path, capsys):
     capsys.readouterr()
     assert main(["info", work, "--verify"]) == 2
     assert "shard-00001/fm.bin: checksum mismatch" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field,value", [
+    (("format_version",), 0), (("format_version",), True), (("shards", 0, "dir"), "../shard-00000"),
+    (("shards", 1, "doc_base"), 0), (("n_docs",), 1), (("shards", 0, "n_tokens"), 1),
+    (("tokenizer",), "bytes"), (("backend",), "fm"), (("shards", 0, "ptr_width"), 9),
+])
+def test_manifest_checks_at_open(cases, tmp_path, field, value):
+    """Manifest values the open-time checks refuse (each was accepted before
+    and either misread the index or failed later with a KeyError/TypeError)."""
+    case = cases["sa_u8"]
+    work = str(tmp_path / "idx")
+    shutil.copytree(case.path, work)
+    m = json.loads(case.data[fmt.MANIFEST])
+    _set(m, field, value, False)
+    with open(os.path.join(work, fmt.MANIFEST), "w") as fh:
+        json.dump(m, fh)
+    with pytest.raises((IndexCorruptError, NotAnIndexError)) as ei:
+        infinigram.Index(work)
+    assert fmt.MANIFEST in str(ei.value)
+
+
+def test_damaged_doc_offsets_and_sa_entries_do_not_crash(cases, tmp_path):
+    """doc_offsets.bin's first entry changed (opening refuses it, naming the
+    file: it segfaulted in doc_of before), and sa.bin entries >= n (read as
+    n - 1: they read outside the text before); the latter opens, answers
+    without a crash, and verify names the file."""
+    case = cases["sa_u8"]
+    work = str(tmp_path / "a")
+    shutil.copytree(case.path, work)
+    p = os.path.join(work, "shard-00000", "doc_offsets.bin")
+    data = bytearray(open(p, "rb").read())
+    data[0] ^= 0x02
+    open(p, "wb").write(data)
+    with pytest.raises(IndexCorruptError) as ei:
+        infinigram.Index(work)
+    assert ei.value.path == p and "first offset" in str(ei.value)
+    work = str(tmp_path / "b")
+    shutil.copytree(case.path, work)
+    p = os.path.join(work, "shard-00001", "sa.bin")
+    data = bytearray(open(p, "rb").read())
+    data[: 2 * 8] = b"\xff" * 16  # ptr_width 2: the first 8 entries become 65535 > n
+    open(p, "wb").write(data)
+    out = run_isolated(lambda: _probe(work, case))
+    assert out[0] == "ok" and out[1][0] in ("same", "differs", "query-error"), out
+    with pytest.raises(IndexCorruptError) as ei:
+        fmt.verify_checksums(work)
+    assert ei.value.path == p
