@@ -9,7 +9,10 @@ output once its process is gone.
 
 Memory: documents stream through in batches (``batch_size`` documents or
 4 MiB of text, whichever comes first); the suffix-array step of the C++ core
-loads only one shard's token file (plus its own working memory).
+loads only one shard's token file (plus its own working memory). Every
+construction takes its peak from one budget (``max_memory``, build_ooc.py)
+before it starts; an SA shard larger than the budget is sorted in parts and
+merged on disk (same bytes).
 """
 
 from __future__ import annotations
