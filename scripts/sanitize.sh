@@ -49,7 +49,12 @@ env_vars() {
   local asan
   asan="$(gcc -print-file-name=libasan.so)"
   [ -f "$asan" ] || { echo "sanitize.sh: libasan not found (gcc -print-file-name=libasan.so gave $asan)" >&2; exit 1; }
-  echo "export LD_PRELOAD='$asan'"
+  # libstdc++ too: a Python host loads it only with the extension, after
+  # libasan has set up its interceptors, and ASan's __cxa_throw interceptor
+  # then aborts at the first C++ exception ("real___cxa_throw != 0")
+  local cxx
+  cxx="$(readlink -f "$(gcc -print-file-name=libstdc++.so)")"
+  echo "export LD_PRELOAD='$asan $cxx'"
   echo "export ASAN_OPTIONS='detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_odr_violation=0'"
   echo "export UBSAN_OPTIONS='halt_on_error=1:print_stacktrace=1:abort_on_error=1'"
   echo "export PYTHONPATH='$B/pkg'"
@@ -69,13 +74,13 @@ case "$mode" in
     start=$(date +%s)
     if [ "$mode" = --short ]; then
       # the fuzzers and the engine/format tests on both backends
-      python -m pytest -q -p no:cacheprovider -m "not neural" \
+      python -m pytest -q -p no:cacheprovider --capture=sys -m "not neural" \
         tests/test_fuzz_files.py tests/test_fuzz_queries.py tests/test_fuzz_inputs.py \
         tests/test_errors.py tests/test_fm.py tests/test_shards.py tests/test_concurrency.py "$@"
     else
       # everything but the torch-based tests (torch under a preloaded libasan is
       # not supported: its own allocator hooks and JIT abort at import)
-      python -m pytest -q -p no:cacheprovider -m "not neural" "$@"
+      python -m pytest -q -p no:cacheprovider --capture=sys -m "not neural" "$@"
     fi
     echo "sanitize.sh: $mode passed in $(( $(date +%s) - start )) s" >&2
     ;;
