@@ -12,7 +12,7 @@ on-disk format.
 
 __version__ = "0.1.0"
 
-from .build import build
+from .build import build, build_from_tokens
 from .errors import (
     IndexCorruptError,
     IndexVersionError,
@@ -26,7 +26,7 @@ from .index import Document, Index, Locations, Match
 from .drafter import Drafter
 
 __all__ = [
-    "Index", "build", "Drafter", "Document", "Locations", "Match",
+    "Index", "build", "build_from_tokens", "Drafter", "Document", "Locations", "Match",
     "InfinigramError", "InputError", "TokenizerError", "NotAnIndexError",
     "IndexCorruptError", "IndexVersionError", "OutputExistsError", "__version__",
 ]

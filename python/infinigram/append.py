@@ -59,6 +59,9 @@ def _check_tokenizer(index_path: str, manifest: Dict[str, Any], tokenizer: Optio
     be that same tokenizer (same kind and file sha256): a clear error
     before any work otherwise."""
     ident = manifest.get("tokenizer") or {}
+    if ident.get("kind") == "none":
+        raise TokenizerError(f"{index_path} was built from token ids without a tokenizer; appending to it is not "
+                             "supported (build a new index with build_from_tokens and open both: Index([a, b]))")
     own = "bytes" if ident.get("kind") == "bytes" else os.path.join(index_path, ident.get("file", fmt.TOKENIZER_FILE))
     if tokenizer is not None:
         other = load_tokenizer(tokenizer).identity()

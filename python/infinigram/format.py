@@ -242,10 +242,10 @@ def read_manifest(path: str) -> Dict[str, Any]:
         raise IndexCorruptError(f"{mpath}: 'shards' is not a list of shard entries", mpath)
     _check_counts(mpath, manifest, shards)
     tok = manifest["tokenizer"]
-    if not isinstance(tok, dict) or tok.get("kind") not in ("bytes", "hf") or (
+    if not isinstance(tok, dict) or tok.get("kind") not in ("bytes", "hf", "none") or (
             tok.get("kind") == "hf" and not isinstance(tok.get("file", TOKENIZER_FILE), str)):
-        raise IndexCorruptError(f"{mpath}: bad 'tokenizer' entry (expected {{\"kind\": \"bytes\"}} or an "
-                                "\"hf\" entry naming its file)", mpath)
+        raise IndexCorruptError(f"{mpath}: bad 'tokenizer' entry (expected {{\"kind\": \"bytes\"}}, "
+                                "{\"kind\": \"none\"} or an \"hf\" entry naming its file)", mpath)
     backend = manifest.get("backend")
     if backend in ("sa", "fm") and any((shard_files(x) is FM_SHARD_FILES) != (backend == "fm") for x in shards):
         raise IndexCorruptError(f"{mpath}: the shards' files do not match backend {backend!r}", mpath)

@@ -15,6 +15,7 @@ import os
 from typing import Any, BinaryIO, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from .errors import InputError
+from .sources.base import Source
 
 __all__ = ["SUFFIXES", "Document", "find_input_files", "file_kind", "DocumentReader", "read_documents"]
 
@@ -33,16 +34,24 @@ Document = Tuple[str, Dict[str, Any], str, int]
 PathArg = Union[str, "os.PathLike[str]"]
 
 
-def file_kind(path: str) -> Optional[str]:
-    """The recognised suffix of ``path`` (e.g. ``".jsonl.gz"``), or None."""
+def file_kind(path: str, suffixes: Sequence[str] = SUFFIXES) -> Optional[str]:
+    """The recognised suffix of ``path`` (e.g. ``".jsonl.gz"``) among ``suffixes``, or None."""
     lower = path.lower()
-    for s in SUFFIXES:
+    for s in suffixes:
         if lower.endswith(s):
             return s
     return None
 
 
-def find_input_files(inputs: Union[PathArg, Sequence[PathArg]]) -> List[str]:
+def _show_path(p: str) -> str:
+    """A path for an error message: a long or multi-line string (a document
+    given where a path was expected) shown by its length and start."""
+    if len(p) <= 300 and "\n" not in p:
+        return p
+    return f"<a {len(p):,}-character string starting {p[:40]!r}>"
+
+
+def find_input_files(inputs: Union[PathArg, Sequence[PathArg]], suffixes: Sequence[str] = SUFFIXES) -> List[str]:
     """Expand files and directories into the list of files to read.
 
     Directories are walked recursively in sorted order; inside them, hidden
@@ -53,6 +62,7 @@ def find_input_files(inputs: Union[PathArg, Sequence[PathArg]]) -> List[str]:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    suffixes = tuple(suffixes)
     files: List[str] = []
     for item in inputs:
         p = os.fspath(item)
@@ -61,20 +71,23 @@ def find_input_files(inputs: Union[PathArg, Sequence[PathArg]]) -> List[str]:
             for root, dirs, names in os.walk(p):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
-                    if not name.startswith(".") and file_kind(name) is not None:
+                    if not name.startswith(".") and file_kind(name, suffixes) is not None:
                         found.append(os.path.join(root, name))
             found.sort(key=lambda f: os.path.relpath(f, p).split(os.sep))  # full-path order
             if not found:
                 raise InputError(
-                    f"no input files in this directory (expected files ending in {', '.join(SUFFIXES)})", p
+                    f"no input files in this directory (expected files ending in {', '.join(suffixes)})", p
                 )
             files.extend(found)
         elif os.path.isfile(p):
-            if file_kind(p) is None:
-                raise InputError(f"unknown file type (expected a name ending in {', '.join(SUFFIXES)})", p)
+            if file_kind(p, suffixes) is None:
+                raise InputError(f"unknown file type (expected a name ending in {', '.join(suffixes)})", p)
             files.append(p)
         elif os.path.exists(p):
             raise InputError("not a regular file or directory", p)
+        elif p != _show_path(p):
+            raise InputError(f"input {_show_path(p)} is not a path (to index texts, pass an iterator of them: "
+                             "build(iter(texts), ...), or a list of dicts with a 'text' field)")
         else:
             raise InputError("no such file or directory", p)
     if not files:
@@ -103,8 +116,8 @@ class _CountingReader(io.RawIOBase):
         super().close()
 
 
-class DocumentReader:
-    """Iterates the documents of a list of input files.
+class DocumentReader(Source):
+    """Iterates the documents of a list of input files (the JSONL/txt source).
 
     ``files`` is the expanded file list, ``total_bytes`` their size on disk,
     ``bytes_read`` how many of those bytes were consumed so far (for
@@ -124,6 +137,7 @@ class DocumentReader:
         skip_invalid: bool = False,
     ) -> None:
         self.files = find_input_files(inputs)
+        self.kind, self.unit = "text", "line"
         self.text_field = text_field
         self.skip_invalid = skip_invalid
         self.total_bytes = sum(os.path.getsize(f) for f in self.files)

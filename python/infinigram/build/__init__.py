@@ -1,4 +1,16 @@
-"""Build an index: read → tokenize → write shards → suffix arrays → manifest.
+"""Build an index: read → tokenize → write shards → construct → manifest.
+
+The stages, one module each (``build()`` and ``build_from_tokens()`` only
+choose the source and wire them in ``_run``):
+
+1. **read** — :mod:`infinigram.sources`: JSONL/txt, Parquet, ``datasets``,
+   Python iterables, token files; one document stream;
+2. **tokenize** — :mod:`.tokenize`: batches on a dispatcher thread, the
+   tokenizer on every core (the exact tiktoken path for byte-level BPE);
+3. **write shards** — :mod:`.shards`: tokens.bin, doc_offsets.bin, metadata;
+4. **construct** — :mod:`.construct`: each shard's suffix array or FM-index
+   on a worker pool as soon as the shard is written, then checksums;
+5. **manifest** — :mod:`.manifest`, then the atomic rename (:mod:`.fs`).
 
 The build is atomic: everything is written into ``<output>.tmp-<pid>-<hex>``
 next to the target, fsync'd, and renamed into place at the end; the manifest
@@ -8,44 +20,40 @@ one left behind by a killed process is removed by the next build of the same
 output once its process is gone.
 
 Memory: documents stream through in batches (``batch_size`` documents or
-4 MiB of text, whichever comes first); the suffix-array step of the C++ core
-loads only one shard's token file (plus its own working memory). Every
-construction takes its peak from one budget (``max_memory``, build_ooc.py)
-before it starts; an SA shard larger than the budget is sorted in parts and
-merged on disk (same bytes).
+4 MiB of text, whichever comes first; at most ``tokenize.DEPTH`` + 1 batches
+alive); the suffix-array step of the C++ core loads only one shard's token
+file (plus its own working memory). Every construction takes its peak from
+one budget (``max_memory``, build_ooc.py) before it starts; an SA shard
+larger than the budget is sorted in parts and merged on disk (same bytes).
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import errno
 import os
-import threading
 import re
-import secrets
 import shutil
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from . import build_ooc as _ooc
-from . import format as fmt
-from .errors import InputError, OutputExistsError, TokenizerError
-from .readers import DocumentReader
-from .tokenizer import Tokenizer, load_tokenizer
+from .. import build_ooc as _ooc
+from .. import format as fmt
+from ..errors import InputError, OutputExistsError, TokenizerError
+from ..sources import open_source, open_token_source
+from ..sources.base import Source
+from ..tokenizer import NoTokenizer, Tokenizer, load_tokenizer
+from .construct import _Constructor, _tqdm
+from .fs import _check_output, _clean_stale_temps, _fsync_path, _pid_alive, prepare_parent, publish
+from .manifest import make_manifest
+from .shards import ShardSink, _ShardWriter
+from .tokenize import BATCH_TEXT_BYTES, token_stream
 
-__all__ = ["build", "auto_shard_size", "parse_shard_size", "summary_line"]
+__all__ = ["build", "build_from_tokens", "auto_shard_size", "parse_shard_size", "summary_line"]
 
 PathArg = Union[str, "os.PathLike[str]"]
-
-# Flush a tokenization batch at this much text (characters). 4 Mi: as fast as
-# 16 Mi for the bytes tokenizer (0.6 s per 100 MB either way, measured), and the
-# interpreter's heap then peaks ~15 MB lower and keeps ~30 MB less after reading
-# (memory that adds to the concurrent constructions' peak).
-BATCH_TEXT_BYTES = 4 << 20
 
 _UNITS = {
     "": 1, "B": 1,
@@ -135,139 +143,10 @@ def parse_shard_size(shard_size: Union[None, int, str], token_width: int) -> Opt
     return n
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return False
-    return True
-
-
-def _clean_stale_temps(output: str) -> List[str]:
-    """Remove ``<output>.tmp-<pid>-*`` dirs whose process is gone. Returns what was removed."""
-    parent, name = os.path.split(output)
-    pat = re.compile(re.escape(name) + r"\.tmp-(\d+)-[0-9a-f]+(-old)?$")
-    removed = []
-    try:
-        entries = os.listdir(parent or ".")
-    except OSError:
-        return removed
-    for entry in entries:
-        m = pat.match(entry)
-        if not m:
-            continue
-        pid = int(m.group(1))
-        if pid == os.getpid() or _pid_alive(pid):
-            continue
-        p = os.path.join(parent, entry)
-        shutil.rmtree(p, ignore_errors=True)
-        removed.append(p)
-    return removed
-
-
-def _fsync_path(path: str) -> None:
-    """fsync a file or a directory (directories: best effort)."""
-    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if os.path.isdir(path) else 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _check_output(output: str, overwrite: bool) -> None:
-    """OutputExistsError unless ``output`` is absent, or replaceable with ``overwrite``.
-
-    With ``overwrite``, only an existing index or an empty directory is
-    replaced: any other existing file or directory is refused, so a wrong
-    ``-o`` can never delete unrelated data.
-    """
-    if not os.path.lexists(output):
-        return
-    if not overwrite:
-        raise OutputExistsError(f"{output}: already exists (pass overwrite=True / --overwrite to replace it)")
-    if os.path.isdir(output) and not os.path.islink(output):
-        if os.path.isfile(os.path.join(output, fmt.MANIFEST)) or not os.listdir(output):
-            return
-    raise OutputExistsError(
-        f"{output}: exists and is not an infinigram index; refusing to overwrite it (remove it yourself)"
-    )
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-class _ShardWriter:
-    """Streams one shard's tokens.bin, doc_offsets.bin and metadata files."""
-
-    def __init__(self, dirpath: str, dtype: np.dtype, separator: int, fsync_tokens: bool = True) -> None:
-        os.makedirs(dirpath)
-        self._fsync_tokens = fsync_tokens  # False: tokens.bin is temporary (the FM backend deletes it)
-        self.dir = dirpath
-        self.paths = {k: os.path.join(dirpath, n) for k, n in fmt.SHARD_FILES.items()}
-        self._tokens = open(self.paths["tokens"], "wb", buffering=1 << 20)
-        self._doc_offsets = fmt.U64Writer(self.paths["doc_offsets"])
-        self._meta = fmt.MetadataWriter(self.paths["meta"], self.paths["meta_offsets"])
-        self._sep = np.array([separator], dtype=dtype).tobytes()
-        self.n_docs = 0
-        self.n_positions = 0
-
-    def add(self, tokens: np.ndarray, metadata: Dict[str, Any]) -> None:
-        """Append one document: SEP then its tokens. O(len(tokens))."""
-        self._doc_offsets.append(self.n_positions)
-        self._tokens.write(self._sep)
-        if len(tokens):
-            self._tokens.write(np.ascontiguousarray(tokens).data)
-        self.n_positions += 1 + len(tokens)
-        self.n_docs += 1
-        self._meta.append(metadata)
-
-    def close(self) -> None:
-        """Write the final doc offset, flush and fsync everything."""
-        if self._tokens.closed:
-            return
-        self._doc_offsets.append(self.n_positions)
-        self._doc_offsets.close()
-        self._meta.close()
-        self._tokens.flush()
-        if self._fsync_tokens:
-            os.fsync(self._tokens.fileno())
-        self._tokens.close()
-
-    def abort(self) -> None:
-        """Close without caring about errors (the temp dir is deleted next)."""
-        for f in (self._tokens,):
-            try:
-                f.close()
-            except Exception:
-                pass
-        for w in (self._doc_offsets, self._meta):
-            try:
-                w.close(fsync=False)
-            except Exception:
-                pass
-
-
-def _tqdm(progress: bool, **kw: Any) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(disable=not progress, leave=False, dynamic_ncols=True, **kw)
 
 
 def build(
-    inputs: Union[PathArg, Sequence[PathArg]],
+    inputs: Any,
     output: PathArg,
     tokenizer: Union[str, PathArg, Tokenizer] = "bytes",
     text_field: str = "text",
@@ -284,24 +163,40 @@ def build(
     wt_block_bits: int = 0,
     max_memory: Union[None, int, str] = None,
     sa_part_size: Optional[int] = None,
+    metadata_fields: Union[None, str, Sequence[str]] = None,
+    split: Optional[str] = None,
+    fast_tokenizer: Union[bool, str] = "auto",
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.
 
     Args:
-        inputs: files or directories (recursive, sorted) of ``.jsonl``,
-            ``.jsonl.gz``, ``.jsonl.zst`` and ``.txt`` files.
+        inputs: what to index (:func:`infinigram.sources.open_source`):
+            files or directories (recursive, sorted) of ``.jsonl``,
+            ``.jsonl.gz``, ``.jsonl.zst`` and ``.txt`` files, or of
+            ``.parquet`` files (pyarrow); a ``datasets`` Dataset,
+            IterableDataset or DatasetDict (``split``), or a ``save_to_disk``
+            directory; any other iterable of strings or of dicts (text +
+            metadata), read once. Token ids: :func:`build_from_tokens`.
         output: the index directory to create.
         tokenizer: ``"bytes"``, a path to a Hugging Face ``tokenizer.json``,
             or a :class:`~infinigram.tokenizer.Tokenizer`.
-        text_field: JSON field holding the text; the other fields are stored
-            as the document's metadata.
+        text_field: JSON field / column holding the text; the other fields
+            are stored as the document's metadata.
+        metadata_fields: Parquet, datasets and iterables: keep only these
+            fields/columns as metadata (``"a,b"`` or a list; None: all).
+        split: the split of a DatasetDict (or save_to_disk directory of one).
+        fast_tokenizer: ``"auto"`` (default): encode a byte-level BPE
+            ``tokenizer.json`` with tiktoken when its ids equal the tokenizers
+            library's on the first documents (checked at build start; the
+            manifest's ``build.encoder`` says which ran and why); ``True``:
+            require it; ``False``: always the tokenizers library.
         shard_size: ``"auto"`` (default, see :func:`auto_shard_size`: for the
             SA backend one shard per core for corpora over 64 MiB, so
             construction uses every core; for the FM backend two per core
             over 32 MiB, which halves the peak memory), ``None`` (one shard),
             or see :func:`parse_shard_size`.
         overwrite: replace an existing index at ``output``.
-        skip_invalid: skip (and count) bad JSONL lines instead of failing.
+        skip_invalid: skip (and count) bad JSONL lines / rows instead of failing.
         batch_size: documents per tokenization batch.
         n_threads: workers for suffix-array construction and checksums (0: all cores);
             shards build concurrently, each on one core, so peak memory grows with it.
@@ -336,125 +231,171 @@ def build(
         InputError, TokenizerError, OutputExistsError.
     """
     t0 = time.perf_counter()
+    _check_backend(backend, sa_sample, isa_sample, wt_block_bits)
+    output = _output_path(output, overwrite)
+    tok = load_tokenizer(tokenizer, add_special_tokens=add_special_tokens)
+    source = open_source(inputs, text_field=text_field, metadata_fields=metadata_fields,
+                         skip_invalid=skip_invalid, split=split)
+    if source.kind != "text":
+        raise InputError("build() takes text; for token ids use build_from_tokens()")
+    return _run(source, tok, output, t0, text_field=text_field, shard_size=shard_size, overwrite=overwrite,
+                batch_size=batch_size, n_threads=n_threads, progress=progress, backend=backend,
+                sa_sample=sa_sample, isa_sample=isa_sample, wt_block_bits=wt_block_bits, max_memory=max_memory,
+                sa_part_size=sa_part_size, fast=fast_tokenizer)
+
+
+def build_from_tokens(
+    inputs: Any,
+    output: PathArg,
+    dtype: Any = None,
+    eos: Optional[int] = None,
+    offsets: Optional[Sequence[PathArg]] = None,
+    tokenizer: Union[None, str, PathArg, Tokenizer] = None,
+    shard_size: Union[None, int, str] = "auto",
+    overwrite: bool = False,
+    n_threads: int = 0,
+    progress: bool = True,
+    backend: str = "sa",
+    sa_sample: int = 64,
+    isa_sample: int = 64,
+    wt_block_bits: int = 0,
+    max_memory: Union[None, int, str] = None,
+    sa_part_size: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Build an index of token ids at ``output`` and return its manifest.
+
+    Args:
+        inputs: flat token files (``.bin``: raw little-endian ``dtype``;
+            ``.npy``), documents split at ``eos`` or by ``offsets`` files;
+            Megatron-LM datasets (``prefix``, ``prefix.bin`` or ``prefix.idx``);
+            or arrays: an iterable of 1-d integer arrays (one per document) or
+            of ``(array, metadata_dict)`` pairs, or one flat array with
+            ``eos``. See :mod:`infinigram.sources.tokens`. Files are
+            memory-mapped: nothing is copied but into the shard being written.
+        dtype: token dtype (``"u8"``, ``"u16"``, ``"u32"``, ``"i32"``,
+            ``"i64"`` or a numpy dtype); required for raw ``.bin`` files and
+            iterators of arrays, taken from ``.npy`` / ``.idx`` files.
+        eos: the end-of-document id (not stored); with a Megatron dataset, a
+            trailing ``eos`` of each document is dropped.
+        offsets: one offsets file per token file instead of ``eos``.
+        tokenizer: the tokenizer the ids come from (``tokenizer.json`` path or
+            ``"bytes"``): the index then answers text queries and decodes
+            documents, and every id must be below its vocabulary size. None:
+            an index without a tokenizer (manifest ``{"kind": "none"}``),
+            token width from ``dtype`` (u8 → 1, u16 → 2, wider → 4 bytes),
+            queried by ids; a text query raises :class:`TokenizerError`,
+            documents come back with ``text == ""``.
+        others: as :func:`build`.
+
+    Time: O(tokens) to copy into shards plus the constructions; memory: one
+    shard's construction (the inputs are mapped, not loaded).
+
+    Raises:
+        InputError (bad files, dtype, EOS id, offsets, .idx), TokenizerError
+        (ids outside the vocabulary or equal to the separator, naming the
+        file and document), OutputExistsError.
+    """
+    t0 = time.perf_counter()
+    _check_backend(backend, sa_sample, isa_sample, wt_block_bits)
+    output = _output_path(output, overwrite)
+    source = open_token_source(inputs, dtype=dtype, eos=eos, offsets=offsets)
+    if tokenizer is None:
+        dt = source.token_dtype
+        if dt is None:
+            raise InputError("the token dtype is unknown: give dtype= (e.g. 'u16', 'u32') for an iterator of arrays")
+        tok: Tokenizer = NoTokenizer(1 if dt.itemsize == 1 else 2 if dt.itemsize == 2 else 4)
+    else:
+        tok = load_tokenizer(tokenizer)
+    return _run(source, tok, output, t0, text_field=None, shard_size=shard_size, overwrite=overwrite,
+                batch_size=1024, n_threads=n_threads, progress=progress, backend=backend, sa_sample=sa_sample,
+                isa_sample=isa_sample, wt_block_bits=wt_block_bits, max_memory=max_memory,
+                sa_part_size=sa_part_size, fast=False)
+
+
+def _check_backend(backend: str, sa_sample: int, isa_sample: int, wt_block_bits: int) -> None:
     if backend not in ("sa", "fm"):
         raise ValueError(f"backend must be 'sa' or 'fm', got {backend!r}")
     if backend == "fm" and (int(sa_sample) < 1 or int(isa_sample) < 1):
         raise ValueError("sa_sample and isa_sample must be >= 1")
     if backend == "fm" and not 0 <= int(wt_block_bits) <= 62:
         raise ValueError(f"wt_block_bits must be in [0, 62] (0: by alphabet size), got {wt_block_bits}")
+
+
+def _output_path(output: PathArg, overwrite: bool) -> str:
     output = os.path.abspath(os.fspath(output))
     if os.path.basename(output) == "":
         raise InputError(f"bad output path {output!r}")
     _check_output(output, overwrite)
-    tok = load_tokenizer(tokenizer, add_special_tokens=add_special_tokens)
+    return output
+
+
+def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: Optional[str],
+         shard_size: Union[None, int, str], overwrite: bool, batch_size: int, n_threads: int, progress: bool,
+         backend: str, sa_sample: int, isa_sample: int, wt_block_bits: int, max_memory: Union[None, int, str],
+         sa_part_size: Optional[int], fast: Union[bool, str]) -> Dict[str, Any]:
+    """The stages, for any source: plan (width, shard limit, memory budget),
+    then read → tokenize → write shards → construct → manifest → rename, all
+    inside a temp dir removed on any failure. O(input) + the constructions."""
     width = tok.token_width
     sep = fmt.separator_for(width)
     if tok.vocab_size > sep:
         raise TokenizerError(f"tokenizer vocabulary ({tok.vocab_size} ids) collides with the separator {sep}")
     dtype = fmt.dtype_for(width)
-    reader = DocumentReader(inputs, text_field=text_field, skip_invalid=skip_invalid)
+    workers = n_threads or (os.cpu_count() or 1)
+    if source.positions_hint is not None:
+        est_positions = int(source.positions_hint)
+        est_bytes = est_positions if tok.kind == "bytes" else 4 * est_positions  # auto_shard_size's units
+        bytes_like = True
+    else:
+        est_bytes = int(source.total_bytes)
+        est_positions = est_bytes if tok.kind == "bytes" else est_bytes // 4
+        bytes_like = tok.kind == "bytes"
     if isinstance(shard_size, str) and shard_size.strip().lower() == "auto":
-        limit = auto_shard_size(reader.total_bytes, tok.kind == "bytes", n_threads or (os.cpu_count() or 1), backend)
+        limit = auto_shard_size(est_positions if bytes_like else est_bytes, bytes_like, workers, backend)
+        if limit is None and not est_bytes:  # unknown size (an iterator): one shard up to the automatic maximum
+            limit = AUTO_MAX_SHARD_POSITIONS
     else:
         limit = parse_shard_size(shard_size, width)
 
     budget = _ooc.MemoryBudget(_ooc.parse_memory(max_memory) or _ooc.default_max_memory(), _ooc.process_rss())
-    budget.check(width, reader.total_bytes if tok.kind == "bytes" else reader.total_bytes // 4)
+    budget.check(width, est_positions)
     if sa_part_size is not None and int(sa_part_size) < 1:
         raise InputError(f"sa_part_size must be >= 1, got {sa_part_size}")
 
-    parent = os.path.dirname(output)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as e:
-        raise InputError(f"{output}: cannot create the output's directory: {e.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{output}: the output's directory {parent} is not writable")
-    _clean_stale_temps(output)
-    tmp = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    os.mkdir(tmp)
+    tmp = prepare_parent(output)
     shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
     constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads, progress,
                                budget, sa_part_size)
+    max_id = tok.vocab_size if source.kind == "tokens" and tok.kind != "none" else sep
+    sink = ShardSink(tmp, shards, dtype, sep, limit, fsync_tokens=backend != "fm", on_full=constructor.submit,
+                     max_id=max_id)
+    encoder: Dict[str, Any] = {}
     try:
-        # ---- 1. read, tokenize, write tokens/doc_offsets/metadata ----------
-        # Each shard's suffix array (and FM-index) is built on the worker pool
-        # as soon as the shard is written, while the next one is tokenized.
-        current: Optional[_ShardWriter] = None
-        n_docs = 0
-
-        def new_shard() -> _ShardWriter:
-            i = len(shards)
-            w = _ShardWriter(os.path.join(tmp, fmt.shard_dirname(i)), dtype, sep, fsync_tokens=backend != "fm")
-            shards.append((w, {"dir": fmt.shard_dirname(i), "doc_base": n_docs}))
-            return w
-
-        texts: List[str] = []
-        metas: List[Dict[str, Any]] = []
-        where: List[Tuple[str, int]] = []
-        text_chars = 0
-        bar = _tqdm(progress, total=reader.total_bytes, unit="B", unit_scale=True, desc="reading+tokenizing")
-        last_bytes = 0
-
-        def flush() -> None:
-            nonlocal current, n_docs, last_bytes
-            if not texts:
-                return
-            encoded = tok.encode_batch(texts)
-            for toks, meta, (src, line) in zip(encoded, metas, where):
-                toks = np.asarray(toks)
-                if toks.size:
-                    hi, lo = int(toks.max()), int(toks.min())
-                    if hi >= sep or lo < 0:
-                        bad = hi if hi >= sep else lo
-                        raise TokenizerError(
-                            f"{src}:{line}: token id {bad} does not fit below the separator {sep} "
-                            f"of {width}-byte tokens (expected ids in [0, {sep}))"
-                        )
-                    if toks.dtype != dtype:
-                        toks = toks.astype(dtype)
-                if current is None or (
-                    limit is not None and current.n_docs > 0 and current.n_positions + 1 + len(toks) > limit
-                ):
-                    if current is not None:
-                        current.close()
-                        constructor.submit(len(shards) - 1)
-                    current = new_shard()
-                current.add(toks, meta)
-                n_docs += 1
-            texts.clear()
-            metas.clear()
-            where.clear()
-            now = reader.bytes_read
-            bar.update(now - last_bytes)
-            last_bytes = now
-            bar.set_postfix(docs=n_docs, refresh=False)
-
+        # ---- 1-3. read → tokenize → write shards (each shard constructed on the pool once written)
+        bar = _tqdm(progress, total=source.total_bytes or None, unit="B", unit_scale=True,
+                    desc="reading" if source.kind == "tokens" else "reading+tokenizing")
+        last = 0
         try:
-            for text, meta, src, line in reader:
-                texts.append(text)
-                metas.append(meta)
-                where.append((src, line))
-                text_chars += len(text)
-                if len(texts) >= batch_size or text_chars >= BATCH_TEXT_BYTES:
-                    flush()
-                    text_chars = 0
-            flush()
+            for k, (toks, meta, src, n) in enumerate(token_stream(source, tok, batch_size, fast, workers, encoder)):
+                sink.add(toks, meta, lambda: source.where(src, n))
+                if not k & 1023:
+                    now = source.bytes_read
+                    bar.update(now - last)
+                    last = now
+            bar.update(source.bytes_read - last)
         finally:
             bar.close()
-        if current is not None:
-            current.close()
-            constructor.submit(len(shards) - 1)
-
+        sink.finish()
+        n_docs = sink.n_docs
         n_positions = sum(w.n_positions for w, _ in shards)
         n_tokens = n_positions - n_docs
         if n_docs == 0:
-            skipped = f"; {reader.skipped_invalid} invalid line(s) skipped" if reader.skipped_invalid else ""
-            raise InputError(f"no documents in {len(reader.files)} input file(s){skipped} (expected at least one)")
+            skipped = f"; {source.skipped_invalid} invalid {source.unit}(s) skipped" if source.skipped_invalid else ""
+            raise InputError(f"no documents in {source.describe()}{skipped} (expected at least one)")
         if n_tokens == 0:
             raise InputError(f"the {n_docs} document(s) hold no tokens (all texts are empty)")
 
-        # ---- 2. wait for the constructions and checksums ------------------
+        # ---- 4. wait for the constructions and checksums; copy the tokenizer
         ident = tok.identity()
         if ident.get("kind") == "hf":
             dst = os.path.join(tmp, fmt.TOKENIZER_FILE)
@@ -464,51 +405,15 @@ def build(
                 raise TokenizerError(f"{getattr(tok, 'path')}: the tokenizer file changed during the build")
         constructor.finish()
 
-        seconds = time.perf_counter() - t0
-        shard_entries = [
-            {k: e[k] for k in ("dir", "n_docs", "n_tokens", "n_positions", "ptr_width", "doc_base", "files")}
-            for _, e in shards
-        ]
-        manifest: Dict[str, Any] = {
-            "format": fmt.FORMAT_NAME,
-            "format_version": fmt.FORMAT_VERSION,
-            "backend": backend,
-            "token_width": width,
-            "separator": sep,
-            "tokenizer": ident,
-            "text_field": text_field,
-            "n_docs": n_docs,
-            "n_tokens": n_tokens,
-            "n_positions": n_positions,
-            "shards": shard_entries,
-            **({"fm": {"sa_sample": int(sa_sample), "isa_sample": int(isa_sample),
-                       "wt_block_bits": int(wt_block_bits)}} if backend == "fm" else {}),
-            "build": {
-                "inputs": [os.path.abspath(os.fspath(p)) for p in reader.files],
-                "input_bytes": reader.total_bytes,
-                "skipped_invalid": reader.skipped_invalid,
-                "seconds": round(seconds, 3),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                "infinigram_version": _version(),
-            },
-        }
+        # ---- 5. manifest, then rename into place
+        manifest = make_manifest(
+            shards, backend=backend, width=width, sep=sep, tokenizer=ident, text_field=text_field,
+            n_docs=n_docs, n_tokens=n_tokens, n_positions=n_positions, sa_sample=sa_sample,
+            isa_sample=isa_sample, wt_block_bits=wt_block_bits, source=source, encoder=encoder,
+            seconds=time.perf_counter() - t0)
         fmt.write_manifest(tmp, manifest)
         _fsync_path(tmp)
-
-        # ---- 4. rename into place ------------------------------------------
-        _check_output(output, overwrite)
-        if os.path.lexists(output):
-            aside = f"{output}.tmp-{os.getpid()}-{secrets.token_hex(4)}-old"
-            os.rename(output, aside)
-            try:
-                os.rename(tmp, output)
-            except BaseException:
-                os.rename(aside, output)
-                raise
-            shutil.rmtree(aside, ignore_errors=True)
-        else:
-            os.rename(tmp, output)
-        _fsync_path(parent)
+        publish(tmp, output, overwrite)
     except BaseException as exc:
         constructor.cancel()
         for w, _ in shards:
@@ -521,149 +426,10 @@ def build(
 
     if progress:
         print(summary_line(manifest, output), file=sys.stderr)
+        if str(encoder.get("fast_path", "")).startswith("not used"):
+            print(f"infinigram: encoded with the tokenizers library; the fast path was {encoder['fast_path']}",
+                  file=sys.stderr)
     return manifest
-
-
-
-class _Constructor:
-    """Builds each shard's suffix array (and FM-index), then checksums its
-    files, on a pool of ``n_threads`` workers (0: all cores), starting as soon
-    as a shard is submitted. The C++ construction releases the GIL and is
-    single-threaded, so shards build concurrently with each other and with
-    the tokenization of later shards; peak memory grows with the number of
-    constructions in flight (at most the number of workers).
-    """
-
-    def __init__(self, shards: List[Tuple[_ShardWriter, Dict[str, Any]]], width: int, backend: str,
-                 sa_sample: int, isa_sample: int, wt_block_bits: int, n_threads: int, progress: bool,
-                 budget: Optional["_ooc.MemoryBudget"] = None, sa_part_size: Optional[int] = None) -> None:
-        self.budget = budget or _ooc.MemoryBudget(_ooc.default_max_memory(), _ooc.process_rss())
-        self.sa_part_size = sa_part_size
-        self.shards, self.width, self.backend = shards, width, backend
-        self.sa_sample, self.isa_sample, self.wt_block_bits = int(sa_sample), int(isa_sample), int(wt_block_bits)
-        self.workers = max(1, n_threads or (os.cpu_count() or 1))
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=self.workers)
-        self.progress = progress
-        self.bar: Any = None
-        self.frac: Dict[int, float] = {}
-        self.lock = threading.Lock()
-        self.cancelled = threading.Event()
-        self.sa_futs: Dict[concurrent.futures.Future, int] = {}
-        self.sum_futs: Dict[concurrent.futures.Future, str] = {}
-
-    def submit(self, i: int) -> None:
-        """Shard ``i`` is fully written: construct it, checksum its inputs."""
-        w = self.shards[i][0]
-        with self.lock:
-            if self.bar is None:
-                self.bar = _tqdm(self.progress, total=0, unit="tok", unit_scale=True, desc="FM-indexes" if self.backend == "fm" else "suffix arrays")
-            self.bar.total = (self.bar.total or 0) + w.n_positions
-            self.frac[i] = 0.0
-            self.bar.refresh()
-        self.sa_futs[self.pool.submit(self._construct, i)] = i
-        skip = ("sa", "tokens") if self.backend == "fm" else ("sa",)  # fm: its files are summed later
-        for k, p in w.paths.items():
-            if k not in skip:
-                self.sum_futs[self.pool.submit(fmt.file_entry, p)] = p
-
-    def _construct(self, i: int) -> int:
-        from . import _core  # the C++ core
-
-        w = self.shards[i][0]
-
-        def cb(frac: float) -> None:
-            if self.cancelled.is_set():  # another job failed, or Ctrl-C: stop this construction too
-                raise KeyboardInterrupt("build cancelled")
-            if self.bar is None:
-                return
-            with self.lock:
-                self.frac[i] = float(frac)
-                self.bar.n = int(sum(f * self.shards[j][0].n_positions for j, f in self.frac.items()))
-                self.bar.refresh()
-
-        need = _ooc.in_memory_need(w.n_positions, self.width, self.backend)
-        if self.backend == "sa":
-            if self.sa_part_size is None and need <= self.budget.total:
-                self.budget.acquire(need, self.cancelled)
-                try:
-                    ptr = int(_core.build_suffix_array(w.paths["tokens"], w.paths["sa"], self.width, cb, True))
-                finally:
-                    self.budget.release(need)
-            else:  # larger than memory: sorted parts merged on disk (build_ooc.py), same bytes
-                ptr = _ooc.build_sa_out_of_core(w.paths["tokens"], w.paths["sa"], self.width, w.n_positions,
-                                                self.budget, self.workers, cb, self.sa_part_size)
-            _fsync_path(w.paths["sa"])
-            return ptr
-        # FM-index straight from the tokens: the suffix array never leaves memory
-        # (no sa.bin written and read back), then tokens.bin is dropped
-        fm_paths = {k: os.path.join(w.dir, n) for k, n in fmt.FM_SHARD_FILES.items()}
-        threads = max(1, self.workers // max(1, len(self.sa_futs)))
-        if self.sa_part_size is None and need <= self.budget.total:
-            self.budget.acquire(need, self.cancelled)
-            try:
-                ptr = int(_core.fm_build_shard(w.paths["tokens"], self.width, fm_paths["fm"], fm_paths["fm_sa"],
-                                               fm_paths["fm_isa"], self.sa_sample, self.isa_sample, threads, cb,
-                                               self.wt_block_bits))
-            finally:
-                self.budget.release(need)
-        else:
-            # Larger than memory: the suffix array out of core into a temporary
-            # sa.bin, then the FM files from it (fm_build streams the SA; its
-            # own peak, _ooc.fm_from_sa_need, bounds the FM shard).
-            fm_need = _ooc.fm_from_sa_need(w.n_positions, self.width)
-            if fm_need > self.budget.total:
-                raise InputError(
-                    f"an FM shard of {w.n_positions:,} positions needs {fm_need / 1e6:,.0f} MB for its FM step "
-                    f"(token file + BWT codes + wavelet tree + samples), more than max_memory leaves "
-                    f"({self.budget.total / 1e6:,.0f} MB): give more memory or a smaller --shard-size"
-                )
-            half = lambda f: cb(0.5 * f)  # noqa: E731
-            ptr = _ooc.build_sa_out_of_core(w.paths["tokens"], w.paths["sa"], self.width, w.n_positions,
-                                            self.budget, self.workers, half, self.sa_part_size)
-            self.budget.acquire(fm_need, self.cancelled)
-            try:
-                _core.fm_build(w.paths["tokens"], w.paths["sa"], ptr, self.width, fm_paths["fm"], fm_paths["fm_sa"],
-                               fm_paths["fm_isa"], self.sa_sample, self.isa_sample, threads,
-                               lambda f: cb(0.5 + 0.5 * f), self.wt_block_bits)
-            finally:
-                self.budget.release(fm_need)
-            os.remove(w.paths["sa"])
-        os.remove(w.paths["tokens"])
-        w.paths = fm_paths
-        return ptr
-
-    def finish(self) -> None:
-        """Waits for everything; fills each shard's manifest entry (counts,
-        ptr_width, files with sizes and sha256)."""
-        files: Dict[str, Dict[str, Any]] = {}
-        try:
-            for fut in concurrent.futures.as_completed(list(self.sa_futs)):
-                i = self.sa_futs[fut]
-                w, entry = self.shards[i]
-                entry.update(n_docs=w.n_docs, n_tokens=w.n_positions - w.n_docs,
-                             n_positions=w.n_positions, ptr_width=fut.result())
-                done = [w.paths["sa"]] if self.backend == "sa" else [w.paths[k] for k in ("fm", "fm_sa", "fm_isa")]
-                for p in done:
-                    self.sum_futs[self.pool.submit(fmt.file_entry, p)] = p
-            if self.bar is not None:
-                self.bar.close()
-            for fut in concurrent.futures.as_completed(list(self.sum_futs)):
-                files[self.sum_futs[fut]] = fut.result()
-        finally:
-            self.pool.shutdown(wait=True)
-        for w, entry in self.shards:
-            entry["files"] = {os.path.basename(p): files[p] for p in w.paths.values()}
-            _fsync_path(w.dir)
-
-    def cancel(self) -> None:
-        """Stops pending and running work (running constructions stop at their
-        next progress tick) and waits for the workers."""
-        self.cancelled.set()
-        for f in list(self.sa_futs) + list(self.sum_futs):
-            f.cancel()
-        self.pool.shutdown(wait=True)
-        if self.bar is not None:
-            self.bar.close()
 
 
 def summary_line(manifest: Dict[str, Any], output: str = "") -> str:
