@@ -42,15 +42,34 @@ Run 'infinigram COMMAND --help' for the options of a command.
 
 BUILD_HELP = """\
 Build an index from files or directories of .jsonl, .jsonl.gz, .jsonl.zst and
-.txt files (directories are searched recursively, in sorted order). Each JSONL
-line is one document: a JSON object whose text is in --text-field; its other
-fields are kept as the document's metadata. A .txt file is one document.
+.txt files, or of .parquet files (directories are searched recursively, in
+sorted order). Each JSONL line / Parquet row is one document: its text is in
+--text-field; its other fields/columns are kept as the document's metadata
+(--metadata-fields a,b: only those; Parquet: binary as base64, nested as JSON,
+see docs/FORMAT.md). A .txt file is one document.
+
+--hf-dataset DIR reads a Hugging Face dataset saved with save_to_disk (or a
+directory of .arrow files from a datasets cache), --split S naming the split;
+nothing is fetched over the network.
+
+--from-tokens reads token ids instead of text: flat .bin/.npy files (--dtype,
+documents split at --eos or by --offsets files) or Megatron-LM .bin+.idx
+datasets. Without --tokenizer the index has no tokenizer: query it with
+--tokens. With it, ids must be in its vocabulary and text queries work.
+
+A byte-level BPE tokenizer.json (Llama 3, GPT-2/4-style, Qwen, OLMo) is
+encoded with tiktoken when its ids equal the tokenizers library's on the
+first documents (checked at the start; --fast-tokenizer off to disable).
 
 The build is atomic: the index appears at OUT only when it is complete.
 
 examples:
   infinigram build data/train.jsonl.zst -o idx
   infinigram build corpus/ -o idx --tokenizer path/to/tokenizer.json --shard-size 2GB
+  infinigram build fineweb/data/ -o idx --text-field text --metadata-fields id,url
+  infinigram build --hf-dataset saved/ --split train -o idx
+  infinigram build --from-tokens part-0.npy part-1.npy --eos 50279 -o idx
+  infinigram build --from-tokens megatron/corpus_text_document --tokenizer tokenizer.json -o idx
 """
 
 QUERY_HELP = """\
@@ -125,10 +144,26 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     b = sub.add_parser("build", help="build an index from corpus files", description=BUILD_HELP, formatter_class=fmt_cls)
-    b.add_argument("inputs", nargs="+", metavar="INPUT", help=".jsonl/.jsonl.gz/.jsonl.zst/.txt files or directories")
+    b.add_argument("inputs", nargs="*", metavar="INPUT",
+                   help=".jsonl/.jsonl.gz/.jsonl.zst/.txt or .parquet files or directories (token files with --from-tokens)")
+    b.add_argument("--metadata-fields", default=None, metavar="A,B",
+                   help="keep only these fields/columns as metadata (Parquet, --hf-dataset; default: all)")
+    b.add_argument("--hf-dataset", default=None, metavar="DIR",
+                   help="a Hugging Face dataset directory (save_to_disk, or .arrow files of a cache)")
+    b.add_argument("--split", default=None, metavar="S", help="the split of a DatasetDict (--hf-dataset)")
+    b.add_argument("--from-tokens", action="store_true",
+                   help="INPUTs are token ids: .bin/.npy files or Megatron .bin+.idx datasets")
+    b.add_argument("--dtype", default=None, metavar="u8|u16|u32|i32|i64", help="--from-tokens: token dtype of .bin files")
+    b.add_argument("--eos", type=int, default=None, metavar="ID",
+                   help="--from-tokens: end-of-document id (documents split at it; not stored)")
+    b.add_argument("--offsets", nargs="+", default=None, metavar="FILE",
+                   help="--from-tokens: document offsets files (n_docs+1 offsets), one per token file, instead of --eos")
+    b.add_argument("--fast-tokenizer", choices=("auto", "on", "off"), default="auto",
+                   help="auto (default): tiktoken for byte-level BPE when its ids check equal; on: require it; off: never")
     b.add_argument("-o", "--output", required=True, metavar="OUT", help="index directory to create")
-    b.add_argument("--tokenizer", default="bytes", metavar="bytes|PATH",
-                   help="'bytes' (UTF-8 bytes, the default) or a Hugging Face tokenizer.json file")
+    b.add_argument("--tokenizer", default=None, metavar="bytes|PATH",
+                   help="'bytes' (UTF-8 bytes, the default) or a Hugging Face tokenizer.json file "
+                        "(--from-tokens: the tokenizer of the ids; default none)")
     b.add_argument("--text-field", default="text", metavar="NAME", help="JSON field holding the text (default: text)")
     b.add_argument("--shard-size", default="auto", metavar="N",
                    help="split into shards of at most N tokens, or of a size in bytes with a unit: 500M, 2GB, 64MiB; "
@@ -258,22 +293,42 @@ def _backend_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .build import build, summary_line
+    from .build import build, build_from_tokens, summary_line
 
-    manifest = build(
-        args.inputs,
-        args.output,
-        tokenizer=args.tokenizer,
-        text_field=args.text_field,
-        shard_size=None if str(args.shard_size).strip().lower() == "none" else args.shard_size,
-        overwrite=args.overwrite,
-        skip_invalid=args.skip_invalid,
-        n_threads=args.threads,
-        progress=not args.no_progress,
-        add_special_tokens=args.add_special_tokens,
-        max_memory=args.max_memory,
-        **_backend_kwargs(args),
-    )
+    args.tokenizer_given = args.tokenizer is not None
+    args.tokenizer = args.tokenizer or "bytes"
+    common = dict(shard_size=None if str(args.shard_size).strip().lower() == "none" else args.shard_size,
+                  overwrite=args.overwrite, n_threads=args.threads, progress=not args.no_progress,
+                  max_memory=args.max_memory, **_backend_kwargs(args))
+    token_opts = [o for o, v in (("--dtype", args.dtype), ("--eos", args.eos), ("--offsets", args.offsets)) if v is not None]
+    if args.from_tokens:
+        if args.hf_dataset or not args.inputs:
+            raise InputError("--from-tokens reads token files given as INPUT (not --hf-dataset)")
+        manifest = build_from_tokens(args.inputs, args.output, dtype=args.dtype, eos=args.eos, offsets=args.offsets,
+                                     tokenizer=None if args.tokenizer == "bytes" and not args.tokenizer_given
+                                     else args.tokenizer, **common)
+    else:
+        if token_opts:
+            raise InputError(f"{', '.join(token_opts)} go with --from-tokens")
+        if args.hf_dataset and args.inputs:
+            raise InputError("give either INPUT files or --hf-dataset DIR, not both")
+        if not args.hf_dataset and not args.inputs:
+            raise InputError("no input given (expected INPUT files or directories, or --hf-dataset DIR)")
+        inputs: Any = args.inputs
+        split, fields = args.split, args.metadata_fields
+        if args.hf_dataset:  # opened here so that errors name the directory
+            from .sources.base import split_metadata_fields
+            from .sources.hf import load_hf_directory, open_hf
+
+            d = args.hf_dataset
+            inputs = open_hf(load_hf_directory(d, split), args.text_field, split_metadata_fields(fields),
+                             args.skip_invalid, split, name=d, files=[d])
+            split = fields = None
+        manifest = build(
+            inputs, args.output, tokenizer=args.tokenizer, text_field=args.text_field,
+            skip_invalid=args.skip_invalid, add_special_tokens=args.add_special_tokens,
+            metadata_fields=fields, split=split,
+            fast_tokenizer={"auto": "auto", "on": True, "off": False}[args.fast_tokenizer], **common)
     if args.no_progress:  # build() printed it already otherwise
         print(summary_line(manifest, os.path.abspath(args.output)), file=sys.stderr)
     return 0

@@ -68,9 +68,9 @@ class HFDatasetSource(Source):
         self.batch_rows = int(batch_rows)
         self.skipped_invalid = 0
         self.n_docs = 0
-        self._cols = plan_columns(ds.data.schema, text_field, metadata_fields, name)
         if len(ds) == 0:
             raise InputError("the dataset has no rows (expected at least one document)", name)
+        self._cols = plan_columns(ds.data.schema, text_field, metadata_fields, name)
         try:
             self.total_bytes = int(ds.data.column(text_field).nbytes)
             if getattr(ds, "_indices", None) is not None:  # a selection/shuffle: scale to the rows kept
