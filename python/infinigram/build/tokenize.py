@@ -150,11 +150,11 @@ def token_stream(source: Source, tok: Tokenizer, batch_size: int, fast: Union[bo
     pending: "collections.deque[concurrent.futures.Future]" = collections.deque()
     try:
         for b in all_batches():
-            pending.append(pool.submit(encode, b))
-            while len(pending) > DEPTH:
+            while len(pending) >= DEPTH:  # write the oldest batch while the next one is encoded
                 done, encoded = pending.popleft().result()
                 for (_, meta, src, k), toks in zip(done, encoded):
                     yield toks, meta, src, k
+            pending.append(pool.submit(encode, b))
         while pending:
             done, encoded = pending.popleft().result()
             for (_, meta, src, k), toks in zip(done, encoded):
