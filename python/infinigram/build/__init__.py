@@ -375,9 +375,14 @@ def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: 
         bar = _tqdm(progress, total=source.total_bytes or None, unit="B", unit_scale=True,
                     desc="reading" if source.kind == "tokens" else "reading+tokenizing")
         last = 0
+        clock = time.perf_counter
+        t_write = 0.0
+        t_stream = clock()
         try:
             for k, (toks, meta, src, n) in enumerate(token_stream(source, tok, batch_size, fast, workers, encoder)):
+                t = clock()
                 sink.add(toks, meta, lambda: source.where(src, n))
+                t_write += clock() - t
                 if not k & 1023:
                     now = source.bytes_read
                     bar.update(now - last)
@@ -386,6 +391,7 @@ def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: 
         finally:
             bar.close()
         sink.finish()
+        t_stream = clock() - t_stream
         n_docs = sink.n_docs
         n_positions = sum(w.n_positions for w, _ in shards)
         n_tokens = n_positions - n_docs
@@ -403,14 +409,18 @@ def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: 
             _fsync_path(dst)
             if fmt.sha256_file(dst) != ident["sha256"]:
                 raise TokenizerError(f"{getattr(tok, 'path')}: the tokenizer file changed during the build")
+        t_wait = clock()
         constructor.finish()
+        t_wait = clock() - t_wait
+        stages = {"read_tokenize_s": round(t_stream - t_write, 3), "write_shards_s": round(t_write, 3),
+                  "construct_wait_s": round(t_wait, 3)}
 
         # ---- 5. manifest, then rename into place
         manifest = make_manifest(
             shards, backend=backend, width=width, sep=sep, tokenizer=ident, text_field=text_field,
             n_docs=n_docs, n_tokens=n_tokens, n_positions=n_positions, sa_sample=sa_sample,
             isa_sample=isa_sample, wt_block_bits=wt_block_bits, source=source, encoder=encoder,
-            seconds=time.perf_counter() - t0)
+            seconds=time.perf_counter() - t0, stages=stages)
         fmt.write_manifest(tmp, manifest)
         _fsync_path(tmp)
         publish(tmp, output, overwrite)

@@ -21,10 +21,13 @@ def _version() -> str:
 def make_manifest(shards: List[Tuple[Any, Dict[str, Any]]], *, backend: str, width: int, sep: int,
                   tokenizer: Dict[str, Any], text_field: Optional[str], n_docs: int, n_tokens: int,
                   n_positions: int, sa_sample: int, isa_sample: int, wt_block_bits: int, source: Source,
-                  encoder: Dict[str, Any], seconds: float) -> Dict[str, Any]:
+                  encoder: Dict[str, Any], seconds: float,
+                  stages: Optional[Dict[str, float]] = None) -> Dict[str, Any]:
     """The manifest dict (docs/FORMAT.md). ``build`` records the inputs (files,
     or the name of an in-memory source), their size, the input kind, the
-    encoder used (``build.encoder``, informational) and timings. O(shards)."""
+    encoder used (``build.encoder``, informational) and timings (``build.stages``:
+    seconds the build's thread spent reading+waiting for tokens, writing shards,
+    and waiting for the constructions after the last shard). O(shards)."""
     shard_entries = [
         {k: e[k] for k in ("dir", "n_docs", "n_tokens", "n_positions", "ptr_width", "doc_base", "files")}
         for _, e in shards
@@ -51,6 +54,7 @@ def make_manifest(shards: List[Tuple[Any, Dict[str, Any]]], *, backend: str, wid
             "skipped_invalid": int(source.skipped_invalid),
             **({"encoder": encoder} if encoder else {}),
             "seconds": round(seconds, 3),
+            **({"stages": stages} if stages else {}),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "infinigram_version": _version(),
         },
