@@ -372,3 +372,21 @@ def test_cli_new_inputs(tmp_path: Path, capsys) -> None:
     assert "token ids" in capsys.readouterr().err
     assert main(["build", str(tmp_path / "c.parquet"), "--eos", "0", "-o", str(tmp_path / "x")]) == 2
     assert "--eos go with --from-tokens" in capsys.readouterr().err
+
+
+def test_arrow_cache_directory(tmp_path: Path) -> None:
+    """A load_dataset cache: <name>-<split>[-NNNNN-of-NNNNN].arrow files, split chosen by name."""
+    import shutil
+
+    from infinigram.cli import main
+
+    for split, texts in (("train", ["alpha beta", "gamma"]), ("test", ["delta"])):
+        datasets.Dataset.from_dict({"text": texts, "i": list(range(len(texts)))}).save_to_disk(str(tmp_path / split))
+        arrow = sorted((tmp_path / split).glob("*.arrow"))[0]
+        (tmp_path / "cache" / "cfg").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(arrow, tmp_path / "cache" / "cfg" / f"mydata-{split}.arrow")
+    assert main(["build", "--hf-dataset", str(tmp_path / "cache"), "--split", "train", "-o", str(tmp_path / "idx"),
+                 "--no-progress"]) == 0
+    ix = infinigram.Index(str(tmp_path / "idx"))
+    assert ix.n_docs == 2 and ix.get_doc(1).text == "gamma" and ix.get_doc(1).metadata == {"i": 1}
+    assert main(["build", "--hf-dataset", str(tmp_path / "cache"), "-o", str(tmp_path / "idx2"), "--no-progress"]) == 2

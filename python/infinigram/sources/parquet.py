@@ -1,8 +1,9 @@
 """Parquet files (``.parquet``; directories of them), read one row group at a time.
 
-Needs pyarrow (the ``parquet`` extra). Memory: one record batch of
-``batch_rows`` rows of the columns read (never a whole file or row group);
-only the text column and the metadata columns kept are read. Errors name the
+Needs pyarrow (the ``parquet`` extra). Memory: the columns read of one row
+group (pyarrow decodes a row group's column chunks), handed on as batches of
+``batch_rows`` rows; never a whole file. Only the text column and the
+metadata columns kept are read. Errors name the
 file and the row (0-based over the file): ``f.parquet: row 1234: ...``; a
 damaged row group names the rows it holds. Column treatment: see
 :mod:`infinigram.sources.arrow`.
@@ -59,7 +60,6 @@ class ParquetSource(Source):
                                  " (expected a .parquet file)", f) from None
             cols = plan_columns(schema, text_field, metadata_fields, f)
             self._cols.append(cols)
-            ti = schema.names.index(text_field)
             sizes = []
             for g in range(meta.num_row_groups):
                 rg = meta.row_group(g)
@@ -67,7 +67,6 @@ class ParquetSource(Source):
                 size = next((rg.column(j).total_uncompressed_size for j in range(rg.num_columns)
                              if rg.column(j).path_in_schema == text_field), 0)
                 sizes.append(int(size))
-            del ti
             self._rg_bytes.append(sizes)
         self.total_bytes = sum(sum(s) for s in self._rg_bytes)
         self._done = 0
@@ -104,8 +103,6 @@ class ParquetSource(Source):
                 except InputError:
                     raise
                 except Exception as e:  # damaged pages, bad encodings
-                    if isinstance(e, (KeyboardInterrupt, GeneratorExit)):
-                        raise
                     msg = str(e).splitlines()[0] if str(e) else type(e).__name__
                     raise InputError(f"row group {g} (rows {first}..{first + n_rows - 1}) cannot be read ({msg}) "
                                      "(expected a valid Parquet file)", f) from None
