@@ -370,6 +370,8 @@ def test_cli_new_inputs(tmp_path: Path, capsys) -> None:
     assert capsys.readouterr().out.strip().endswith("1")
     assert main(["query", str(tmp_path / "t"), "count", "hello"]) == 2
     assert "token ids" in capsys.readouterr().err
+    assert main(["query", str(tmp_path / "t"), "doc", "1"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] == "3 4"  # ids: the index has no text
     assert main(["build", str(tmp_path / "c.parquet"), "--eos", "0", "-o", str(tmp_path / "x")]) == 2
     assert "--eos go with --from-tokens" in capsys.readouterr().err
 

@@ -355,14 +355,25 @@ def cmd_append(args: argparse.Namespace) -> int:
     return 0
 
 
+def _no_text(index: Any) -> bool:
+    """An index built from token ids without a tokenizer: show ids, not (empty) text."""
+    return getattr(index.tokenizer, "kind", "") == "none"
+
+
+def _ids(toks: Any) -> str:
+    return " ".join(str(int(t)) for t in toks)
+
+
 def _snippet(index: Any, m: Any) -> str:
-    """The match's window text with the match marked «like this»."""
+    """The match's window text with the match marked «like this» (token ids for an index without a tokenizer)."""
     try:
         toks = list(m.tokens)
         a = int(m.offset) - int(m.start)
         b = a + int(m.length)
+        show = _ids if _no_text(index) else index.decode
         if 0 <= a <= b <= len(toks):
-            return index.decode(toks[:a]) + "«" + index.decode(toks[a:b]) + "»" + index.decode(toks[b:])
+            return show(toks[:a]) + " «" + show(toks[a:b]) + "» " + show(toks[b:]) if _no_text(index) else \
+                show(toks[:a]) + "«" + show(toks[a:b]) + "»" + show(toks[b:])
     except Exception:
         pass
     return str(m.text)
@@ -399,7 +410,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         else:
             print(f"# doc {d.doc_ix}{_source_text(d.source)}  {len(d.tokens)} tokens  "
                   f"{json.dumps(d.metadata, ensure_ascii=False)}")
-            print(d.text)
+            print(_ids(d.tokens) if _no_text(index) else d.text)
         return 0
 
     q = _query_of(args)
