@@ -122,6 +122,21 @@ class InfinigramAPI(FastAPI):
         await super().__call__(scope, receive, send)
 
 
+SWAGGER_PREFIX = "/static/swagger-ui"
+
+
+def _swagger_ui_dir() -> Optional[str]:
+    """Swagger UI's files from the ``swagger-ui-bundle`` package (the serve
+    extra), so /docs works with no internet (FastAPI's default page loads
+    them from a CDN); None when the package is missing."""
+    try:
+        import swagger_ui_bundle
+    except ImportError:
+        return None
+    path = str(swagger_ui_bundle.swagger_ui_path)
+    return path if os.path.isfile(os.path.join(path, "swagger-ui-bundle.js")) else None
+
+
 def create_app(indexes: Mapping[str, Union[str, "os.PathLike[str]", Index]], settings: Optional[Settings] = None,
                api_key: Optional[str] = None) -> FastAPI:
     """The application serving ``indexes`` (name -> index directory or
@@ -132,7 +147,7 @@ def create_app(indexes: Mapping[str, Union[str, "os.PathLike[str]", Index]], set
     settings = settings or Settings()
     state = ServerState(dict(indexes), settings, api_key)
     metrics = Metrics({n: (e.index.n_tokens, e.index.n_docs) for n, e in state.entries.items()})
-    app = InfinigramAPI(title="infinigram", version=__version__, description=DESCRIPTION, docs_url="/docs",
+    app = InfinigramAPI(title="infinigram", version=__version__, description=DESCRIPTION, docs_url=None,
                   redoc_url=None)
     app.state.infinigram = state
     app.state.metrics = metrics
@@ -189,6 +204,22 @@ def create_app(indexes: Mapping[str, Union[str, "os.PathLike[str]", Index]], set
 
     app.include_router(v1.router)
     app.include_router(compat.router)
+    swagger_dir = _swagger_ui_dir()
+    if swagger_dir is not None:  # before /static: the longer prefix must match first
+        app.mount(SWAGGER_PREFIX, StaticFiles(directory=swagger_dir), name="swagger")
+
+    @app.get("/docs", summary="OpenAPI page (Swagger UI, served locally)", include_in_schema=False)
+    async def docs() -> Response:
+        if swagger_dir is None:
+            return error_response(ApiError(404, "not_found", "the OpenAPI page needs the swagger-ui-bundle package "
+                                           "(pip install 'infinigram[serve]'); the schema is at /openapi.json"))
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="infinigram API",
+                                   swagger_js_url=f"{SWAGGER_PREFIX}/swagger-ui-bundle.js",
+                                   swagger_css_url=f"{SWAGGER_PREFIX}/swagger-ui.css",
+                                   swagger_favicon_url=f"{SWAGGER_PREFIX}/favicon-32x32.png")
+
     if os.path.isdir(STATIC_DIR):
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 

@@ -46,8 +46,10 @@ class _BodyTooLarge(Exception):
 
 
 def _public(path: str) -> bool:
-    """Paths answered without the API key: the health check and the page's static files."""
-    return path in ("/healthz", "/", "/favicon.ico") or path.startswith("/static/")
+    """Paths answered without the API key: the health check, the page's
+    static files and the API's description (/docs, /openapi.json): code and
+    schema, no corpus data."""
+    return path in ("/healthz", "/", "/favicon.ico", "/docs", "/openapi.json") or path.startswith("/static/")
 
 
 class Gate:

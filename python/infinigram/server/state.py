@@ -82,27 +82,6 @@ class IndexEntry:
         }
 
 
-def _guard_metadata(index: Index) -> None:
-    """Serializes an index's metadata reads. ``format.MetadataReader`` shares
-    one ``zstandard.ZstdDecompressor`` per shard between threads, and those
-    are not thread-safe: under concurrent load documents came back as
-    "metadata ... is damaged" (bench/bench_serve.py's mixed run; 4 threads of
-    ``Index.window`` reproduce it in-process). Until the reader keeps one
-    decompressor per thread, the server takes a lock around each read (one
-    zstd frame: microseconds)."""
-    fn = getattr(index, "_metadata", None)
-    if fn is None or getattr(fn, "_infinigram_locked", False):
-        return
-    lock = threading.Lock()
-
-    def locked(*a: Any, **k: Any) -> Any:
-        with lock:
-            return fn(*a, **k)
-
-    locked._infinigram_locked = True  # type: ignore[attr-defined]
-    index._metadata = locked  # type: ignore[method-assign]
-
-
 def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index], settings: Settings) -> IndexEntry:
     """Opens (or wraps) an index under ``name`` and loads its tokenizer now, so
     that a broken index fails at start-up rather than on the first request."""
@@ -110,7 +89,6 @@ def open_entry(name: str, spec: Union[str, "os.PathLike[str]", Index], settings:
         raise ValueError(f"index name {name!r}: use letters, digits, '.', '_' and '-' (at most 64, "
                          "starting with a letter or digit)")
     index = spec if isinstance(spec, Index) else Index(os.fspath(spec))
-    _guard_metadata(index)
     tok = index.tokenizer
     inline = settings.inline_max_tokens
     if index.backend == "fm":
