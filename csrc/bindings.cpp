@@ -24,6 +24,7 @@
 #include "fm_build.hpp"  // FM-index (FM-index section)
 #include "fm_matching.hpp"  // matching statistics on FM-indexes (FM-index section)
 #include "fm_lm.hpp"        // sequence scoring on FM-indexes (FM-index section)
+#include "continuations.hpp"  // next-token continuations and cursors (continuations section)
 
 namespace py = pybind11;
 using namespace infinigram;
@@ -331,6 +332,108 @@ void def_cnf(py::module_& m) {
         py::arg("limit") = 0, py::arg("stop_at_limit") = false, py::arg("seed") = 0,
         "CNF query: (count, approx, complete, anchor_total, anchor_tested, matches[k, 5] = shard, doc, start, end, anchor).");
 }
+
+// ---- continuations (continuations.hpp)
+// cont_many / cont_start / cont_step for one engine class: on Engine the
+// suffix array itself, on FMEngine an engine over the REVERSED shards (see
+// continuations.hpp; infinigram/continuations.py opens it). GIL released.
+
+/// (offsets, tokens, counts, occ, end) arrays of B continuation lists.
+py::tuple cont_arrays(const std::vector<cont::List>& out) {
+    const auto nq = static_cast<py::ssize_t>(out.size());
+    py::array_t<int64_t> off(nq + 1), occ(nq), end(nq);
+    int64_t* o = off.mutable_data();
+    o[0] = 0;
+    for (py::ssize_t i = 0; i < nq; ++i) o[i + 1] = o[i] + static_cast<int64_t>(out[i].counts.size());
+    py::array_t<int64_t> tok(o[nq]), cnt(o[nq]);
+    int64_t *t = tok.mutable_data(), *c = cnt.mutable_data();
+    for (py::ssize_t i = 0; i < nq; ++i) {
+        occ.mutable_data()[i] = static_cast<int64_t>(out[i].occ);
+        end.mutable_data()[i] = static_cast<int64_t>(out[i].end);
+        for (size_t k = 0; k < out[i].counts.size(); ++k) {
+            t[o[i] + static_cast<int64_t>(k)] = static_cast<int64_t>(out[i].counts[k].first);
+            c[o[i] + static_cast<int64_t>(k)] = static_cast<int64_t>(out[i].counts[k].second);
+        }
+    }
+    return py::make_tuple(off, tok, cnt, occ, end);
+}
+
+template <class PE>
+void def_continuations(py::module_& m) {
+    using U64Array = py::array_t<uint64_t, py::array::c_style | py::array::forcecast>;
+    m.def(
+        "cont_many",
+        [](const PE& e, I64Array flat, I64Array offsets, int n_threads) {
+            const size_t nq = check_flat_offsets(flat, offsets);
+            return e.visit([&](auto& x) {
+                std::vector<TokOf<decltype(x)>> ft;
+                x.convert(flat.data(), static_cast<size_t>(flat.size()), ft);
+                std::vector<cont::List> out(nq);
+                {
+                    py::gil_scoped_release release;
+                    cont::list_many(x, ft.data(), offsets.data(), nq, out.data(), n_threads);
+                }
+                return cont_arrays(out);
+            });
+        },
+        py::arg("engine"), py::arg("flat"), py::arg("offsets"), py::arg("n_threads") = 0,
+        "Exact continuations of many prefixes: (offsets, tokens, counts, occ, end) arrays; prefix i's\n"
+        "tokens (ascending) and counts are [offsets[i]:offsets[i+1]]. GIL released, n_threads (0 = all).");
+    m.def(
+        "cont_start",
+        [](const PE& e, py::handle q) {
+            std::vector<int64_t> ids = read_ids(q);
+            return e.visit([&](auto& x) {
+                const auto t = to_tokens(x, ids);
+                std::vector<Range> rr;
+                {
+                    py::gil_scoped_release release;
+                    cont::start(x, t.data(), t.size(), rr);
+                }
+                py::array_t<uint64_t> out({static_cast<py::ssize_t>(rr.size()), py::ssize_t(2)});
+                uint64_t* p = out.mutable_data();
+                for (size_t s = 0; s < rr.size(); ++s) { p[2 * s] = rr[s].lo; p[2 * s + 1] = rr[s].hi; }
+                return out;
+            });
+        },
+        py::arg("engine"), py::arg("q"), "A cursor's ranges (n_shards, 2) for the prefix q (uint64).");
+    m.def(
+        "cont_step",
+        [](const PE& e, U64Array ranges, I64Array depth, I64Array tok, bool want, int n_threads) {
+            const size_t B = static_cast<size_t>(depth.size());
+            return e.visit([&](auto& x) {
+                const size_t S = x.n_shards();
+                if (depth.ndim() != 1 || tok.ndim() != 1 || static_cast<size_t>(tok.size()) != B ||
+                    static_cast<size_t>(ranges.size()) != B * S * 2)
+                    throw std::invalid_argument("cont_step: ranges must be (B, n_shards, 2), depth and tok (B,)");
+                for (size_t b = 0; b < B; ++b) {
+                    const int64_t v = tok.data()[b];
+                    if (v >= static_cast<int64_t>(separator_of<TokOf<decltype(x)>>()))
+                        throw std::invalid_argument("token id " + std::to_string(v) + " is outside the index's token range");
+                    if (depth.data()[b] < 0) throw std::invalid_argument("cont_step: negative depth");
+                }
+                std::vector<Range> rr(B * S);
+                const uint64_t* rp = ranges.data();
+                for (size_t k = 0; k < B * S; ++k) rr[k] = Range{rp[2 * k], rp[2 * k + 1]};
+                std::vector<int64_t> d(depth.data(), depth.data() + B);
+                std::vector<cont::List> out(B);
+                {
+                    py::gil_scoped_release release;
+                    cont::step_many(x, rr.data(), d.data(), tok.data(), B, want, out.data(), n_threads);
+                }
+                py::array_t<uint64_t> nr({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(S), py::ssize_t(2)});
+                uint64_t* p = nr.mutable_data();
+                for (size_t k = 0; k < B * S; ++k) { p[2 * k] = rr[k].lo; p[2 * k + 1] = rr[k].hi; }
+                py::array_t<int64_t> nd(static_cast<py::ssize_t>(B), d.data());
+                return py::make_tuple(nr, nd, cont_arrays(out));
+            });
+        },
+        py::arg("engine"), py::arg("ranges"), py::arg("depth"), py::arg("tok"), py::arg("want") = true,
+        py::arg("n_threads") = 1,
+        "One decoding step of B cursors: cursor b is extended by tok[b] (not when tok[b] < 0), then listed.\n"
+        "Returns (ranges (B, S, 2), depth (B,), (offsets, tokens, counts, occ, end)). GIL released.");
+}
+// ---- end of continuations
 
 /// Defines lm_prob, lm_ntd, lm_prob_many and lm_score_many for one engine
 /// class (an overload per backend; infinigram/lm.py calls them).
@@ -712,6 +815,7 @@ PYBIND11_MODULE(_core, m) {
     // ---- language-model queries (lm.hpp, cnf.hpp)
     // Module-level functions taking the Engine; the Python side is infinigram/lm.py.
     def_lm_api<PyEngine>(m);  // prob, ntd, prob_many, sequence scores (lm.hpp)
+    def_continuations<PyEngine>(m);  // continuations and cursors (continuations.hpp)
     def_cnf<PyEngine>(m);     // boolean search (cnf.hpp)
     // ---- end of language-model queries
     // ---- matching statistics (matching.hpp)
@@ -1071,6 +1175,7 @@ PYBIND11_MODULE(_core, m) {
         // suffix-array functions of the same name, same arguments and results.
         def_matching_statistics<PyFMEngine>(m, fv);
         def_lm_api<PyFMEngine>(m);  // prob, ntd, prob_many, sequence scores (fm_lm.hpp)
+        def_continuations<PyFMEngine>(m);  // on an engine of reversed shards (continuations.hpp)
         def_cnf<PyFMEngine>(m);     // boolean search (cnf.hpp)
     }
     // ---- end of FM-index

@@ -576,3 +576,25 @@ class Index:
                                     loc.offset.tolist() if loc is not None else []))
         return out
     # ------------------------------------------- end of matching statistics
+
+    # ------------------------------- continuations (continuations.py, continuations.hpp)
+    # Added for corpus-constrained decoding and SEAL retrieval (issue 22).
+    def continuations(self, tokens: Query) -> "Any":
+        """The distinct tokens that follow ``tokens`` in the corpus, with their
+        counts (always exact): :class:`infinigram.continuations.Continuations`
+        (``tokens``, ``counts``, ``count``, ``end_count``). Suffix array:
+        O(distinct × log count) reads; FM-index: O(distinct × code length)
+        wavelet ranks on its reversed index (``infinigram reverse IDX``),
+        else every occurrence is located (slow). See ``docs/QUERIES.md``."""
+        from . import continuations as _c
+
+        return _c.continuations(self, tokens)
+
+    def continuations_many(self, prefixes: Union[Sequence[Query], Tuple[np.ndarray, np.ndarray]],
+                           n_threads: int = 0) -> "Any":
+        """:meth:`continuations` of many prefixes as flat arrays
+        (:class:`infinigram.continuations.ContinuationsBatch`); GIL released, all cores."""
+        from . import continuations as _c
+
+        return _c.continuations_many(self, prefixes, n_threads)
+    # ------------------------------- end of continuations
