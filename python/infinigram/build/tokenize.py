@@ -43,6 +43,7 @@ DEPTH = 2
 #: (the tokenizers library encodes it once more: ~0.25 s for 512 KiB of English)
 SAMPLE_DOCS = 256
 SAMPLE_CHARS = 512 << 10
+SAMPLE_DOC_CHARS = 4096
 
 Batch = List[Document]
 
@@ -130,7 +131,7 @@ def token_stream(source: Source, tok: Tokenizer, batch_size: int, fast: Union[bo
         for d in (d for b in first_batches for d in b):
             if len(sample) >= SAMPLE_DOCS or (sample and size + len(d[0]) > SAMPLE_CHARS):
                 break
-            sample.append(d[0][:SAMPLE_CHARS])
+            sample.append(d[0][:SAMPLE_DOC_CHARS])  # the start of each: more documents in the sample
             size += len(sample[-1])
         tok, chosen = choose_encoder(tok, sample, fast, n_threads)  # type: ignore[arg-type]
     else:

@@ -19,9 +19,10 @@ __all__ = ["IterableSource"]
 
 
 class IterableSource(Source):
-    """Documents of an iterable of ``str`` or dicts. ``total_bytes`` is 0
-    (unknown: one shard up to the automatic maximum, see build.auto_shard_size),
-    or ``size_hint`` when the caller knows it."""
+    """Documents of an iterable of ``str`` or dicts. ``total_bytes``: the
+    characters of text of a list or tuple, ``size_hint`` when the caller
+    knows it, else 0 (unknown: ``shard_size="auto"`` then makes one shard up
+    to ``AUTO_MAX_SHARD_POSITIONS``, the suffix sort on one core)."""
 
     unit = "row"
 
@@ -33,11 +34,22 @@ class IterableSource(Source):
         self.skip_invalid = skip_invalid
         self.name = name
         self.files = []
-        self.total_bytes = int(size_hint)
+        self.total_bytes = int(size_hint) or self._size_of(items, text_field)
         self.skipped_invalid = 0
         self.n_docs = 0
         self._chars = 0
         self._used = False
+
+    @staticmethod
+    def _size_of(items: Any, field: str) -> int:
+        """Characters of text in a list/tuple (O(n), no copy); 0 for other iterables (unknown)."""
+        if not isinstance(items, (list, tuple)):
+            return 0
+        n = 0
+        for x in items:
+            t = x if isinstance(x, str) else x.get(field) if isinstance(x, Mapping) else None
+            n += len(t) if isinstance(t, str) else 0
+        return n
 
     @property
     def bytes_read(self) -> int:
