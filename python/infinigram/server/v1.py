@@ -649,3 +649,132 @@ async def contamination(request: Request, index: str) -> Response:
         return out
 
     return await st.respond(call)
+
+
+# ============================================ constrained generation, SEAL (issue 22)
+# A model is served only when `infinigram serve --model DIR` (or
+# set_model(app, spec)) named one at start-up; requests never name a model.
+class GenerateBody(_Body):
+    """Generate from a prompt with the served model, constrained to corpus substrings by default."""
+
+    prompt: str = Field(..., description="prompt text (the model's chat template is applied)")
+    max_new_tokens: StrictInt = Field(16, ge=1, le=256)
+    constrained: StrictBool = Field(True, description="only verbatim corpus substrings")
+    num_beams: StrictInt = Field(1, ge=1, le=16, description="beam search (all beams returned)")
+    do_sample: StrictBool = False
+    seed: Optional[StrictInt] = Field(None, ge=0, le=MAX_INT)
+    allow_eos: StrictBool = False
+    allow_restart: StrictBool = Field(False, description="a newline ends a span and starts a new one")
+    window: Optional[StrictInt] = Field(None, ge=1, le=1024, description="sliding mode: every window-gram occurs")
+
+
+class SealBody(_Body):
+    """SEAL retrieval: documents ranked from corpus n-grams the served model generates for the query."""
+
+    query: str
+    k: StrictInt = Field(10, ge=1, le=100)
+    num_beams: StrictInt = Field(10, ge=1, le=32)
+    max_new_tokens: StrictInt = Field(10, ge=1, le=64)
+    context: StrictInt = Field(0, ge=0, le=MAX_INT, description="return the highlighted text when > 0, cut to this many characters")
+
+
+BODY_MODELS += [GenerateBody, SealBody]
+
+
+class _ServedModel:
+    """The model named at start-up, loaded on first use; calls serialised (one CPU-bound model)."""
+
+    def __init__(self, spec: str) -> None:
+        import threading
+
+        self.spec = spec
+        self._pair: Any = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Any:
+        if self._pair is None:
+            from ..cli import _load_model
+
+            self._pair = _load_model(self.spec)
+        return self._pair
+
+
+def set_model(app: Any, spec: Any) -> None:
+    """Serves ``spec`` (a model directory, a .gguf file, 'smollm2', or a
+    loaded ``(tokenizer, model)`` pair) for the generate and seal routes of
+    ``app``; None: none."""
+    if isinstance(spec, tuple):
+        sm = _ServedModel("(loaded)")
+        sm._pair = spec
+        app.state.infinigram_model = sm
+    else:
+        app.state.infinigram_model = _ServedModel(spec) if spec else None
+
+
+def _model(request: Request) -> _ServedModel:
+    m = getattr(request.app.state, "infinigram_model", None)
+    if m is None:
+        raise ApiError(422, "invalid_query", "this server has no model: start it with `infinigram serve --model DIR`")
+    return m
+
+
+@router.post("/{index}/generate", summary="Generation constrained to corpus substrings",
+             openapi_extra=body_doc(GenerateBody))
+async def generate_route(request: Request, index: str) -> Response:
+    """``{"outputs": [{"text", "tokens", "spans": [{"text", "count"}]}]}`` (best first)."""
+    from ..constrained import generate
+
+    st = _state(request)
+    e = st.entry(index)
+    b = await parse_body(request, GenerateBody)
+    sm = _model(request)
+    check_text(b.prompt, "prompt")
+
+    def call() -> Dict[str, Any]:
+        with sm.lock:
+            tok, model = sm.get()
+            t0 = time.perf_counter()
+            kw = dict(allow_eos=b.allow_eos, allow_restart=b.allow_restart, window=b.window) if b.constrained else {}
+            outs = generate(model, tok, e.index, b.prompt, b.max_new_tokens, constrained=b.constrained,
+                            num_beams=1 if b.do_sample else b.num_beams, num_return_sequences=b.num_beams,
+                            do_sample=b.do_sample, seed=b.seed, **kw)
+            ms = _ms(t0)
+        return {"index": e.name, "outputs": [
+            {"text": g.text, "tokens": g.tokens,
+             "spans": [{"text": e.index.decode(s), "count": c} for s, c in zip(g.spans, g.counts)]} for g in outs],
+            "latency_ms": ms}
+
+    return await st.respond(call)
+
+
+@router.post("/{index}/seal", summary="SEAL retrieval (documents from generated corpus n-grams)",
+             openapi_extra=body_doc(SealBody))
+async def seal_route(request: Request, index: str) -> Response:
+    """``{"documents": [{"doc_ix", "score", "metadata", "ngrams": [{"text", "score", "spans"}]}]}``."""
+    from .. import seal
+
+    st = _state(request)
+    e = st.entry(index)
+    b = await parse_body(request, SealBody)
+    sm = _model(request)
+    check_text(b.query, "query")
+
+    def call() -> Dict[str, Any]:
+        with sm.lock:
+            tok, model = sm.get()
+            t0 = time.perf_counter()
+            res = seal.search(model, tok, e.index, b.query, k=b.k, num_beams=b.num_beams,
+                              max_new_tokens=b.max_new_tokens)
+            ms = _ms(t0)
+        docs = []
+        for r in res:
+            d: Dict[str, Any] = {"doc_ix": r.doc_ix, "score": r.score, "metadata": r.metadata,
+                                 "ngrams": [{"text": e.index.decode(list(n)), "score": s, "spans": sp}
+                                            for n, s, sp in r.ngrams]}
+            if b.context:
+                d["highlighted"] = r.highlighted[: b.context]
+            docs.append(d)
+        return {"index": e.name, "documents": docs, "latency_ms": ms}
+
+    return await st.respond(call)
+# ============================================ end of constrained generation, SEAL
