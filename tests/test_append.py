@@ -106,3 +106,63 @@ def test_append_cli(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["text"] == docs[12]["text"]
     assert main(["append", idx, str(tmp_path / "missing.jsonl")]) == 2
     assert "missing.jsonl" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("backend,kind", [("sa", "bytes"), ("fm", "u16")])
+def test_compact_after_appends(tmp_path, bpe_tokenizer_path, backend, kind):
+    """append, append, compact, append, compact: every generation answers as
+    one fresh build of its documents; a reader opened before a compaction
+    keeps answering (documents and metadata included) after the old shards
+    are unlinked."""
+    from infinigram.compact import compact
+
+    tok = "bytes" if kind == "bytes" else bpe_tokenizer_path
+    docs = _docs()
+    cuts = [0, len(docs) // 3, len(docs) // 2, len(docs) * 3 // 4, len(docs)]
+    kw = dict(progress=False, backend=backend, sa_sample=4, isa_sample=4)
+    idx = str(tmp_path / "idx")
+    infinigram.build(write_jsonl(str(tmp_path / "p0.jsonl"), docs[:cuts[1]]), idx, tokenizer=tok, shard_size=None, **kw)
+    for k in (1, 2):
+        append(idx, write_jsonl(str(tmp_path / f"p{k}.jsonl"), docs[cuts[k]:cuts[k + 1]]), shard_size=300, progress=False)
+    old = Index(idx)
+    assert old.n_shards >= 4
+    m = compact(idx, progress=False)
+    assert len(m["shards"]) == 1 and m["generation"] == 3 and m["compactions"][0]["shards_before"] == old.n_shards
+    assert sorted(x for x in os.listdir(idx) if x.startswith("shard-")) == [m["shards"][0]["dir"]]
+    infinigram.build(write_jsonl(str(tmp_path / "upto3.jsonl"), docs[:cuts[3]]), str(tmp_path / "one3"),
+                     tokenizer=tok, shard_size=None, **kw)
+    one3 = Index(str(tmp_path / "one3"))
+    assert_same_answers(Index(idx, verify=True), one3, docs[:cuts[3]], seed=7)
+    assert_same_answers(old, one3, docs[:cuts[3]], seed=8)  # its unlinked generation, still mapped
+    if backend == "sa":  # one shard of the same documents: the same suffix array, byte for byte
+        new_sa = os.path.join(idx, m["shards"][0]["dir"], "sa.bin")
+        assert open(new_sa, "rb").read() == open(os.path.join(str(tmp_path / "one3"), "shard-00000", "sa.bin"), "rb").read()
+    append(idx, write_jsonl(str(tmp_path / "p3.jsonl"), docs[cuts[3]:]), progress=False)
+    m = compact(idx, progress=False, shard_size=2000 if kind == "bytes" else 1000)
+    assert len(m["shards"]) >= 2 and m["generation"] == 5
+    infinigram.build(write_jsonl(str(tmp_path / "all.jsonl"), docs), str(tmp_path / "one"), tokenizer=tok,
+                     shard_size=None, **kw)
+    assert_same_answers(Index(idx, verify=True), Index(str(tmp_path / "one")), docs, seed=9)
+
+
+def test_compact_interrupted_and_cli(tmp_path, monkeypatch, capsys):
+    from infinigram.cli import main
+    from infinigram.compact import compact
+
+    docs = _docs()
+    idx = str(tmp_path / "idx")
+    infinigram.build(write_jsonl(str(tmp_path / "a.jsonl"), docs[:20]), idx, progress=False, shard_size=500)
+    before = open(os.path.join(idx, "index.json"), "rb").read()
+    real = fmt.write_manifest
+    monkeypatch.setattr(fmt, "write_manifest", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    with pytest.raises(OSError, match="No space"):
+        compact(idx, progress=False)
+    monkeypatch.setattr(fmt, "write_manifest", real)
+    assert open(os.path.join(idx, "index.json"), "rb").read() == before
+    ix = Index(idx, verify=True)
+    assert sorted(x for x in os.listdir(idx) if x.startswith("shard-")) == sorted(s["dir"] for s in ix.manifest["shards"])
+    n = ix.n_shards
+    assert main(["compact", idx]) == 0
+    assert f"{n} -> 1 shard(s)" in capsys.readouterr().err
+    assert Index(idx).n_shards == 1 and Index(idx).get_doc(19).text == docs[19]["text"]
+    assert main(["compact", str(tmp_path / "nope")]) == 2

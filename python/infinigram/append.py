@@ -22,35 +22,20 @@ cost grows with the number of shards (about 1.2 µs per shard per count).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import secrets
 import shutil
 import sys
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union
 
 from . import format as fmt
-from .build import _fsync_path, build
+from .build import build
 from .errors import InfinigramError, TokenizerError
+from .generations import clean_leftovers, locked, publish, staging_dir
 from .tokenizer import load_tokenizer
 
 __all__ = ["append"]
 
 PathArg = Union[str, "os.PathLike[str]"]
-LOCK_FILE = ".append.lock"
-
-
-@contextlib.contextmanager
-def _locked(index_path: str) -> Iterator[None]:
-    """Exclusive ``flock`` on IDX/.append.lock for the duration (one append at a time)."""
-    fd = os.open(os.path.join(index_path, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _check_tokenizer(index_path: str, manifest: Dict[str, Any], tokenizer: Optional[PathArg]) -> str:
@@ -73,16 +58,6 @@ def _check_tokenizer(index_path: str, manifest: Dict[str, Any], tokenizer: Optio
     return own
 
 
-def _clean_leftovers(index_path: str, manifest: Dict[str, Any]) -> None:
-    """Removes what an interrupted append left (its staging directory, shard
-    directories moved in but never published); called under the lock."""
-    listed = {s["dir"] for s in manifest["shards"]}
-    for name in os.listdir(index_path):
-        stale = name.startswith(".append-") or (name.startswith("shard-") and name not in listed)
-        if stale and os.path.isdir(os.path.join(index_path, name)):
-            shutil.rmtree(os.path.join(index_path, name), ignore_errors=True)
-
-
 def append(index_path: PathArg, inputs: Union[PathArg, Sequence[PathArg]], *, tokenizer: Optional[PathArg] = None,
            text_field: Optional[str] = None, shard_size: Union[None, int, str] = "auto",
            skip_invalid: bool = False, n_threads: int = 0, progress: bool = True) -> Dict[str, Any]:
@@ -103,11 +78,10 @@ def append(index_path: PathArg, inputs: Union[PathArg, Sequence[PathArg]], *, to
         raise InfinigramError(f"{index_path}: not writable (append adds shard directories and a new manifest)")
     backend = manifest.get("backend", "sa")
     fm = manifest.get("fm", {})
-    with _locked(index_path):
+    with locked(index_path):
         manifest = fmt.read_manifest(index_path)  # the generation current under the lock
-        _clean_leftovers(index_path, manifest)
-        staging = os.path.join(index_path, f".append-{os.getpid()}-{secrets.token_hex(4)}")
-        moved: List[str] = []
+        clean_leftovers(index_path, manifest)
+        staging = staging_dir(index_path, "append")
         try:
             new = build(inputs, staging, tokenizer=spec, text_field=text_field or manifest.get("text_field", "text"),
                         shard_size=shard_size, skip_invalid=skip_invalid, n_threads=n_threads, progress=False,
@@ -117,44 +91,14 @@ def append(index_path: PathArg, inputs: Union[PathArg, Sequence[PathArg]], *, to
             if int(new["token_width"]) != int(manifest["token_width"]):  # same tokenizer: cannot happen; kept as a guard
                 raise TokenizerError(f"{index_path}: new shards have u{8 * new['token_width']} tokens, "
                                      f"the index u{8 * manifest['token_width']}")
-            listed = {s["dir"] for s in manifest["shards"]}
-            next_i = len(manifest["shards"])
-            shards = list(manifest["shards"])
-            doc_base = int(manifest["n_docs"])
-            for s in new["shards"]:
-                while fmt.shard_dirname(next_i) in listed:
-                    next_i += 1
-                name = fmt.shard_dirname(next_i)
-                next_i += 1
-                os.rename(os.path.join(staging, s["dir"]), os.path.join(index_path, name))
-                moved.append(name)
-                shards.append(dict(s, dir=name, doc_base=doc_base + int(s.get("doc_base", 0))))
-            _fsync_path(index_path)
-            out = dict(manifest)
-            out["shards"] = shards
-            for k in ("n_docs", "n_tokens", "n_positions"):
-                out[k] = int(manifest[k]) + int(new[k])
-            out["generation"] = int(manifest.get("generation", 0)) + 1
-            out["appends"] = list(manifest.get("appends", [])) + [{
-                "generation": out["generation"],
-                "shards": moved,
-                "n_docs": int(new["n_docs"]),
-                "n_tokens": int(new["n_tokens"]),
-                "inputs": new.get("build", {}).get("inputs", []),
-                "seconds": new.get("build", {}).get("seconds"),
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }]
-            fmt.write_manifest(index_path, out)  # the publishing rename
-            _fsync_path(index_path)
-        except BaseException:
-            for name in moved:  # not published: the previous generation stays whole
-                shutil.rmtree(os.path.join(index_path, name), ignore_errors=True)
-            raise
+            out, moved = publish(index_path, manifest, new, staging, replace=False, log_key="appends", log={
+                "n_docs": int(new["n_docs"]), "n_tokens": int(new["n_tokens"]),
+                "inputs": new.get("build", {}).get("inputs", []), "seconds": new.get("build", {}).get("seconds")})
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     if progress:
         print(f"infinigram: appended {new['n_docs']:,} docs, {new['n_tokens']:,} tokens as {len(moved)} shard(s) "
               f"to {index_path} in {new.get('build', {}).get('seconds', 0):.2f} s; now generation "
-              f"{out['generation']}: {out['n_docs']:,} docs, {out['n_tokens']:,} tokens, {len(shards)} shard(s)",
+              f"{out['generation']}: {out['n_docs']:,} docs, {out['n_tokens']:,} tokens, {len(out['shards'])} shard(s)",
               file=sys.stderr)
     return out

@@ -203,7 +203,10 @@ class Index:
             bad = next((f for p in self._shard_paths for f in p.values() if msg.startswith(f)), None)
             raise IndexCorruptError(msg if bad else f"{self.path}: cannot open the index: {msg}",
                                     bad or os.path.join(self.path, fmt.MANIFEST)) from None
-        self._meta: List[Optional[fmt.MetadataReader]] = [None] * len(specs)
+        # mapped now (O(1) per shard, nothing read), so that this Index keeps
+        # every file of its generation even if a compaction unlinks them later
+        self._meta: List[fmt.MetadataReader] = [fmt.MetadataReader(p["meta"], p["meta_offsets"])
+                                                for p in self._shard_paths]
         self._tokenizer: Optional[Tokenizer] = None
         self._lock = threading.Lock()
 
@@ -364,12 +367,7 @@ class Index:
 
     # ------------------------------------------------------------- documents
     def _metadata(self, doc_ix: int, shard: int) -> Dict[str, Any]:
-        reader = self._meta[shard]
-        if reader is None:
-            p = self._shard_paths[shard]
-            reader = fmt.MetadataReader(p["meta"], p["meta_offsets"])
-            self._meta[shard] = reader
-        return reader.get(doc_ix - int(self._engine.shard_doc_base(shard)))
+        return self._meta[shard].get(doc_ix - int(self._engine.shard_doc_base(shard)))
 
     def _check_doc(self, doc_ix: int) -> int:
         doc_ix = int(doc_ix)
