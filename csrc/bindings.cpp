@@ -399,7 +399,7 @@ void def_continuations(py::module_& m) {
         py::arg("engine"), py::arg("q"), "A cursor's ranges (n_shards, 2) for the prefix q (uint64).");
     m.def(
         "cont_step",
-        [](const PE& e, U64Array ranges, I64Array depth, I64Array tok, bool want, int n_threads) {
+        [](const PE& e, U64Array ranges, I64Array depth, I64Array tok, bool want, int n_threads, bool skip_root) {
             const size_t B = static_cast<size_t>(depth.size());
             return e.visit([&](auto& x) {
                 const size_t S = x.n_shards();
@@ -419,7 +419,7 @@ void def_continuations(py::module_& m) {
                 std::vector<cont::List> out(B);
                 {
                     py::gil_scoped_release release;
-                    cont::step_many(x, rr.data(), d.data(), tok.data(), B, want, out.data(), n_threads);
+                    cont::step_many(x, rr.data(), d.data(), tok.data(), B, want, out.data(), n_threads, skip_root);
                 }
                 py::array_t<uint64_t> nr({static_cast<py::ssize_t>(B), static_cast<py::ssize_t>(S), py::ssize_t(2)});
                 uint64_t* p = nr.mutable_data();
@@ -429,8 +429,9 @@ void def_continuations(py::module_& m) {
             });
         },
         py::arg("engine"), py::arg("ranges"), py::arg("depth"), py::arg("tok"), py::arg("want") = true,
-        py::arg("n_threads") = 1,
-        "One decoding step of B cursors: cursor b is extended by tok[b] (not when tok[b] < 0), then listed.\n"
+        py::arg("n_threads") = 1, py::arg("skip_root") = false,
+        "One decoding step of B cursors: cursor b is extended by tok[b] (not when tok[b] < 0), then listed\n"
+        "(not the empty prefixes when skip_root: their list never changes).\n"
         "Returns (ranges (B, S, 2), depth (B,), (offsets, tokens, counts, occ, end)). GIL released.");
 }
 // ---- end of continuations

@@ -140,10 +140,11 @@ void list_many(const E& e, const typename E::Tok* flat, const int64_t* offsets, 
 
 /// One decoding step of B cursors: cursor b (ranges[b * S, (b + 1) * S), depth[b])
 /// is extended by tok[b] (unless tok[b] < 0), then its continuations are
-/// listed into out[b] when `want` (else only occ / end are set, from the ranges).
+/// listed into out[b] when `want`, except empty prefixes when `skip_root`
+/// (the caller keeps the empty prefix's list: it never changes).
 template <class E>
 void step_many(const E& e, Range* ranges, int64_t* depth, const int64_t* tok, size_t B, bool want, List* out,
-               int threads) {
+               int threads, bool skip_root = false) {
     using Tok = typename E::Tok;
     const size_t S = e.n_shards();
     parallel_for(B, 1, threads, [&](size_t b) {
@@ -153,7 +154,7 @@ void step_many(const E& e, Range* ranges, int64_t* depth, const int64_t* tok, si
             ++depth[b];
         }
         std::copy(rr.begin(), rr.end(), ranges + b * S);
-        if (want) list(e, rr, static_cast<size_t>(depth[b]), out[b]);
+        if (want && !(skip_root && depth[b] == 0)) list(e, rr, static_cast<size_t>(depth[b]), out[b]);
     });
 }
 

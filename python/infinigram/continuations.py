@@ -296,8 +296,20 @@ class Cursors:
             self.ranges[out_of_range] = 0
             self.depth[out_of_range] += 1
             t = np.where(out_of_range, -1, t)
-        self.ranges, self.depth, lists = _core.cont_step(self.engine, self.ranges, self.depth, t, bool(want), 1)
-        return ContinuationsBatch(*lists)
+        self.ranges, self.depth, lists = _core.cont_step(self.engine, self.ranges, self.depth, t, bool(want), 1,
+                                                         True)
+        batch = ContinuationsBatch(*lists)
+        if not want or not (self.depth == 0).any():
+            return batch
+        return _splice_root(batch, self.depth == 0, self._root_list())
+
+    def _root_list(self) -> "ContinuationsBatch":
+        """The empty prefix's continuations (every corpus token), computed once per index."""
+        r = self.index.__dict__.get("_root_continuations")
+        if r is None:
+            r = ContinuationsBatch(*_core.cont_many(self.engine, np.zeros(0, np.int64), np.zeros(2, np.int64), 0))
+            self.index.__dict__["_root_continuations"] = r
+        return r
 
     def reset(self, rows: Any = None) -> None:
         """Empties the prefixes of ``rows`` (a mask or indices; None: all)."""
@@ -316,3 +328,22 @@ class Cursors:
         """Occurrences of each prefix (``n_tokens`` for an empty one). O(B × shards)."""
         c = (self.ranges[:, :, 1].astype(np.int64) - self.ranges[:, :, 0].astype(np.int64)).sum(axis=1)
         return np.where(self.depth == 0, self.index.n_tokens, c)
+
+
+def _splice_root(batch: ContinuationsBatch, root_rows: np.ndarray, root: ContinuationsBatch) -> ContinuationsBatch:
+    """``batch`` with the rows of ``root_rows`` (listed empty) given the empty prefix's list. O(B + total)."""
+    B = len(batch)
+    toks, cnts = [], []
+    for b in range(B):
+        if root_rows[b]:
+            toks.append(root.tokens)
+            cnts.append(root.counts)
+        else:
+            a, z = int(batch.offsets[b]), int(batch.offsets[b + 1])
+            toks.append(batch.tokens[a:z])
+            cnts.append(batch.counts[a:z])
+    off = np.zeros(B + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in toks], out=off[1:])
+    count = np.where(root_rows, root.count[0], batch.count)
+    end = np.where(root_rows, root.end_count[0], batch.end_count)
+    return ContinuationsBatch(off, np.concatenate(toks), np.concatenate(cnts), count, end)
