@@ -187,6 +187,10 @@ def make_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-memory", default=None, metavar="SIZE",
                    help="bound on the build's peak resident memory, e.g. 4GB, 512MB (default: half of RAM); "
                         "a shard whose suffix sort does not fit is sorted in parts and merged on disk")
+    b.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="construct each shard as a Ray task (pip install 'infinigram[ray]'): on a local cluster of "
+                        "--threads CPUs, or on the cluster at ADDRESS (host:port; the output must be on a "
+                        "filesystem all its nodes see)")
 
     ap = sub.add_parser("append", help="add documents to an index as new shards (atomic)",
                         description=APPEND_HELP, formatter_class=fmt_cls)
@@ -310,7 +314,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     args.tokenizer = args.tokenizer or "bytes"
     common = dict(shard_size=None if str(args.shard_size).strip().lower() == "none" else args.shard_size,
                   overwrite=args.overwrite, n_threads=args.threads, progress=not args.no_progress,
-                  max_memory=args.max_memory, **_backend_kwargs(args))
+                  max_memory=args.max_memory, ray=args.ray, **_backend_kwargs(args))
     token_opts = [o for o, v in (("--dtype", args.dtype), ("--eos", args.eos), ("--offsets", args.offsets)) if v is not None]
     if args.from_tokens:
         if args.hf_dataset or not args.inputs:

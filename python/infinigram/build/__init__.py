@@ -166,6 +166,7 @@ def build(
     metadata_fields: Union[None, str, Sequence[str]] = None,
     split: Optional[str] = None,
     fast_tokenizer: Union[bool, str] = "auto",
+    ray: Union[None, bool, str] = None,
 ) -> Dict[str, Any]:
     """Build an index of ``inputs`` at ``output`` and return its manifest.
 
@@ -222,6 +223,11 @@ def build(
             before any work.
         sa_part_size: force the out-of-core SA build with parts of this many
             positions (tests, benchmarks); ``None``: only where needed.
+        ray: ``None``/``False``: construct on local threads. ``True``: each
+            shard's construction is a Ray task on a local cluster started for
+            the build (``n_threads`` CPUs); ``"host:port"``: on that cluster
+            (the output must be on a filesystem all its nodes see). Same
+            bytes as a local build; see :mod:`infinigram.build.distributed`.
 
     Time: O(input size) to read and tokenize, plus the suffix-array build
     (linear in tokens). Disk: the index needs (token_width + ptr_width + ~0)
@@ -241,7 +247,7 @@ def build(
     return _run(source, tok, output, t0, text_field=text_field, shard_size=shard_size, overwrite=overwrite,
                 batch_size=batch_size, n_threads=n_threads, progress=progress, backend=backend,
                 sa_sample=sa_sample, isa_sample=isa_sample, wt_block_bits=wt_block_bits, max_memory=max_memory,
-                sa_part_size=sa_part_size, fast=fast_tokenizer)
+                sa_part_size=sa_part_size, fast=fast_tokenizer, ray=ray)
 
 
 def build_from_tokens(
@@ -261,6 +267,7 @@ def build_from_tokens(
     wt_block_bits: int = 0,
     max_memory: Union[None, int, str] = None,
     sa_part_size: Optional[int] = None,
+    ray: Union[None, bool, str] = None,
 ) -> Dict[str, Any]:
     """Build an index of token ids at ``output`` and return its manifest.
 
@@ -309,7 +316,7 @@ def build_from_tokens(
     return _run(source, tok, output, t0, text_field=None, shard_size=shard_size, overwrite=overwrite,
                 batch_size=1024, n_threads=n_threads, progress=progress, backend=backend, sa_sample=sa_sample,
                 isa_sample=isa_sample, wt_block_bits=wt_block_bits, max_memory=max_memory,
-                sa_part_size=sa_part_size, fast=False)
+                sa_part_size=sa_part_size, fast=False, ray=ray)
 
 
 def _check_backend(backend: str, sa_sample: int, isa_sample: int, wt_block_bits: int) -> None:
@@ -332,7 +339,7 @@ def _output_path(output: PathArg, overwrite: bool) -> str:
 def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: Optional[str],
          shard_size: Union[None, int, str], overwrite: bool, batch_size: int, n_threads: int, progress: bool,
          backend: str, sa_sample: int, isa_sample: int, wt_block_bits: int, max_memory: Union[None, int, str],
-         sa_part_size: Optional[int], fast: Union[bool, str]) -> Dict[str, Any]:
+         sa_part_size: Optional[int], fast: Union[bool, str], ray: Union[None, bool, str] = None) -> Dict[str, Any]:
     """The stages, for any source: plan (width, shard limit, memory budget),
     then read → tokenize → write shards → construct → manifest → rename, all
     inside a temp dir removed on any failure. O(input) + the constructions."""
@@ -362,10 +369,45 @@ def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: 
     if sa_part_size is not None and int(sa_part_size) < 1:
         raise InputError(f"sa_part_size must be >= 1, got {sa_part_size}")
 
+    if ray is None or ray is False:
+        return _run_stages(source, tok, output, t0, None, text_field=text_field, overwrite=overwrite,
+                           batch_size=batch_size, n_threads=n_threads, progress=progress, backend=backend,
+                           sa_sample=sa_sample, isa_sample=isa_sample, wt_block_bits=wt_block_bits,
+                           sa_part_size=sa_part_size, fast=fast, workers=workers, limit=limit, budget=budget)
+    from .distributed import RaySession
+
+    session = RaySession(ray, workers)  # a bad address: an error here, before any work
+    try:
+        return _run_stages(source, tok, output, t0, session, text_field=text_field, overwrite=overwrite,
+                           batch_size=batch_size, n_threads=n_threads, progress=progress, backend=backend,
+                           sa_sample=sa_sample, isa_sample=isa_sample, wt_block_bits=wt_block_bits,
+                           sa_part_size=sa_part_size, fast=fast, workers=workers, limit=limit, budget=budget)
+    finally:
+        session.close()
+
+
+def _run_stages(source: Source, tok: Tokenizer, output: str, t0: float, session: Any, *, text_field: Optional[str],
+                overwrite: bool, batch_size: int, n_threads: int, progress: bool, backend: str, sa_sample: int,
+                isa_sample: int, wt_block_bits: int, sa_part_size: Optional[int], fast: Union[bool, str],
+                workers: int, limit: Optional[int], budget: "_ooc.MemoryBudget") -> Dict[str, Any]:
+    """read → tokenize → write shards → construct (local threads, or Ray
+    tasks with ``session``) → manifest → rename, in a temp dir removed on any failure."""
+    width = tok.token_width
+    sep = fmt.separator_for(width)
+    dtype = fmt.dtype_for(width)
     tmp = prepare_parent(output)
     shards: List[Tuple[_ShardWriter, Dict[str, Any]]] = []
-    constructor = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads, progress,
-                               budget, sa_part_size)
+    if session is None:
+        constructor: Any = _Constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, n_threads,
+                                        progress, budget, sa_part_size)
+    else:
+        try:
+            session.check_shared_fs(tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        constructor = session.constructor(shards, width, backend, sa_sample, isa_sample, wt_block_bits, workers,
+                                          progress, budget, sa_part_size)
     max_id = tok.vocab_size if source.kind == "tokens" and tok.kind != "none" else sep
     sink = ShardSink(tmp, shards, dtype, sep, limit, fsync_tokens=backend != "fm", on_full=constructor.submit,
                      max_id=max_id)
