@@ -47,6 +47,7 @@ import numpy as np
 from . import _core
 from .errors import InfinigramError
 from .index import Index
+from .tokenizer import byte_decoder
 
 __all__ = ["Drafter", "DraftTree"]
 
@@ -100,17 +101,7 @@ class DraftTree:
 
 
 # ------------------------------------------------------------------ tokenizers
-def _bytes_to_unicode() -> Dict[str, int]:
-    """GPT-2 byte-level alphabet: printable char -> byte."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return {chr(c): b for b, c in zip(bs, cs)}
+
 
 
 class _TargetText:
@@ -138,7 +129,7 @@ class _TargetText:
         if self.tok is not None:
             dec = getattr(self.tok, "decoder", None)
             self._byte_level = dec is not None and type(dec).__name__ == "ByteLevel"
-            self._b2u = _bytes_to_unicode()
+            self._b2u = byte_decoder()
 
     def vocab(self) -> Dict[str, int]:
         return self.tok.get_vocab(with_added_tokens=True) if self.tok is not None else {}

@@ -199,7 +199,7 @@ class NoTokenizer(Tokenizer):
 GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
 
-def _byte_decoder() -> Dict[str, int]:
+def byte_decoder() -> Dict[str, int]:
     """GPT-2's bytes_to_unicode table, inverted: vocabulary character → byte."""
     bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     cs = bs[:]
@@ -254,7 +254,7 @@ def fast_bpe_plan(tj: Dict[str, Any], add_special_tokens: bool = False) -> Union
     post = tj.get("post_processor") or {}
     if add_special_tokens and post and post.get("type") != "ByteLevel":
         return f"add_special_tokens with a {post.get('type')} post-processor"
-    dec = _byte_decoder()
+    dec = byte_decoder()
     vocab = m.get("vocab") or {}
     ranks: Dict[bytes, int] = {}
     try:
