@@ -212,6 +212,8 @@ def test_check_sorted_suffixes_detects_errors():
         check_sorted_suffixes(long, good[::-1].copy())
 
 
+@pytest.mark.skipif(bool(os.environ.get("INFINIGRAM_SANITIZED")),
+                    reason="AddressSanitizer reserves terabytes of address space for its shadow: no RLIMIT_AS test")
 def test_sparse_u32_ids_bounded_memory(tmp_path):
     """A few tokens with one large (but allowed, < 2^31 - 2) u32 id must not
     need memory proportional to the id: sa_build.hpp says u32 tokens are
