@@ -202,7 +202,10 @@ def cmd_seal(a: argparse.Namespace) -> Dict[str, Any]:
 
     from infinigram import seal
 
+    import torch
+
     tok, model = load_smollm2()
+    torch.set_num_threads(a.threads)
     ps = passages(a.data)
     os.makedirs(a.work, exist_ok=True)
     tpath = os.path.join(a.work, "tokenizer.json")
@@ -233,6 +236,8 @@ def cmd_seal(a: argparse.Namespace) -> Dict[str, Any]:
         got = [int(x.metadata["pid"]) for x in r]
         hits["seal"][0] += got[:1] == [i]
         hits["seal"][1] += i in got
+        print(f"{len(t_seal)}/{len(qs)} seal r@1 {hits['seal'][0]} r@10 {hits['seal'][1]}  bm25 r@1 {hits['bm25'][0]} "
+              f"r@10 {hits['bm25'][1]}  {t_seal[-1]:.1f} s", file=sys.stderr, flush=True)
     for k, (h1, h10) in hits.items():
         res[k] = {"recall@1": h1 / len(qs), "recall@10": h10 / len(qs)}
     res["seal_seconds_per_query"] = float(np.median(t_seal))
@@ -253,13 +258,15 @@ def main() -> None:
     g.add_argument("--index", required=True)
     g.add_argument("--tokens", type=int, default=24)
     g.add_argument("--reps", type=int, default=1)
-    g.add_argument("--threads", type=int, default=2)
+    g.add_argument("--threads", type=int, default=1)
     s = sub.add_parser("seal")
     s.add_argument("--data", default="/work/shared/data/english_python311_docs.jsonl")
     s.add_argument("--work", default="/work/bench-data/seal")
     s.add_argument("--n", type=int, default=50)
     s.add_argument("--beams", type=int, default=5)
     s.add_argument("--tokens", type=int, default=8)
+    s.add_argument("--threads", type=int, default=1, help="torch threads (1: 2 threads on a shared 2-core machine "
+                                                          "ran generation ~8x slower)")
     ap.add_argument("--out", default=None)
     a = ap.parse_args()
     res = {"cont": cmd_cont, "gen": cmd_gen, "seal": cmd_seal}[a.cmd](a)
