@@ -239,6 +239,9 @@ def smollm2():
     if not ggufs:
         pytest.fail(f"no .gguf file in {d}", pytrace=False)
     tok, model = load_hf_model(os.path.join(d, ggufs[0]))
+    import torch
+
+    torch.set_num_threads(1)  # 2 threads on a shared 2-core machine ran 4-20x slower (bench/README.md)
     return model, tok
 
 
