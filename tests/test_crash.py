@@ -14,7 +14,6 @@ is the old generation, byte for byte, or the complete new one.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess

@@ -12,7 +12,7 @@ independent engines). Budget: :func:`fuzz_util.budget`.
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Tuple
 
 import numpy as np
 import pytest

@@ -29,7 +29,6 @@ pytest.importorskip("httpx", reason="fastapi's TestClient needs httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 from hypothesis import HealthCheck, given, settings as hsettings, strategies as st  # noqa: E402
 
-import infinigram  # noqa: E402
 from infinigram.analysis.contamination import contamination_scores  # noqa: E402
 from infinigram.server import Settings, create_app  # noqa: E402
 from infinigram.server.tokens import TokenText  # noqa: E402

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List
 

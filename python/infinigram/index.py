@@ -180,6 +180,7 @@ class Index:
             self.parts.append(Part(name or (bn if unique else p), p, m, shard0, len(m["shards"]), doc0, n_docs))
             shard0 += len(m["shards"])
             doc0 += n_docs
+        self._part_bases = [p.doc_base for p in self.parts]  # for doc_source
         self.path = named[0][1]
         self.manifest: Dict[str, Any] = manifests[0] if len(named) == 1 else _union_manifest(self.parts)
         m = self.manifest
@@ -253,7 +254,7 @@ class Index:
         """``(name, id)`` of a document: the index it comes from (its
         :class:`Part` name) and its id within that index. O(log parts)."""
         doc_ix = self._check_doc(doc_ix)
-        k = bisect.bisect_right([p.doc_base for p in self.parts], doc_ix) - 1
+        k = bisect.bisect_right(self._part_bases, doc_ix) - 1
         return self.parts[k].name, doc_ix - self.parts[k].doc_base
 
     # ---------------------------------------------------------------- basics

@@ -41,15 +41,15 @@ import numpy as np
 
 from .. import build_ooc as _ooc
 from .. import format as fmt
-from ..errors import InputError, OutputExistsError, TokenizerError
+from ..errors import InputError, TokenizerError
 from ..sources import open_source, open_token_source
 from ..sources.base import Source
 from ..tokenizer import NoTokenizer, Tokenizer, load_tokenizer
 from .construct import _Constructor, _tqdm
-from .fs import _check_output, _clean_stale_temps, _fsync_path, _pid_alive, prepare_parent, publish
+from .fs import _check_output, _fsync_path, prepare_parent, publish
 from .manifest import make_manifest
 from .shards import ShardSink, _ShardWriter
-from .tokenize import BATCH_TEXT_BYTES, token_stream
+from .tokenize import token_stream
 
 __all__ = ["build", "build_from_tokens", "auto_shard_size", "parse_shard_size", "summary_line"]
 
@@ -347,7 +347,6 @@ def _run(source: Source, tok: Tokenizer, output: str, t0: float, *, text_field: 
     sep = fmt.separator_for(width)
     if tok.vocab_size > sep:
         raise TokenizerError(f"tokenizer vocabulary ({tok.vocab_size} ids) collides with the separator {sep}")
-    dtype = fmt.dtype_for(width)
     workers = n_threads or (os.cpu_count() or 1)
     if source.positions_hint is not None:
         est_positions = int(source.positions_hint)

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import sys
 import threading
 import warnings
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union

@@ -15,6 +15,7 @@ memory-mapped file) at a time.
 
 from __future__ import annotations
 
+import abc
 import base64
 import datetime as _dt
 import decimal
@@ -31,7 +32,7 @@ __all__ = ["Document", "Source", "check_text", "json_safe", "split_metadata_fiel
 Document = Tuple[Union[str, np.ndarray], Dict[str, Any], str, int]
 
 
-class Source:
+class Source(abc.ABC):
     """Base of every source. Subclasses set the attributes and implement ``__iter__``.
 
     Attributes:
@@ -82,8 +83,9 @@ class Source:
         """What was read, for the 'no documents' error: '3 input file(s)', 'the iterable'."""
         return f"{len(self.files)} input file(s)" if self.files else self.name
 
-    def __iter__(self) -> Iterator[Document]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def __iter__(self) -> Iterator[Document]:
+        """The documents, in order; read once."""
 
 
 def check_text(text: Any, field: str) -> Optional[str]:

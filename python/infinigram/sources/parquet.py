@@ -11,8 +11,7 @@ damaged row group names the rows it holds. Column treatment: see
 
 from __future__ import annotations
 
-import os
-from typing import Any, Iterator, List, Optional, Sequence, Union
+from typing import Any, Iterator, List, Optional, Sequence
 
 from ..errors import InputError
 from .arrow import batch_documents, plan_columns
