@@ -166,3 +166,24 @@ def test_compact_interrupted_and_cli(tmp_path, monkeypatch, capsys):
     assert f"{n} -> 1 shard(s)" in capsys.readouterr().err
     assert Index(idx).n_shards == 1 and Index(idx).get_doc(19).text == docs[19]["text"]
     assert main(["compact", str(tmp_path / "nope")]) == 2
+
+
+def test_append_and_compact_refuse_a_read_only_index(tmp_path, monkeypatch):
+    """An index directory the process cannot write: a clear error before any
+    work, the index unchanged (as root, permissions never refuse: os.access is
+    stood in for)."""
+    from infinigram.compact import compact
+
+    docs = _docs()
+    idx = str(tmp_path / "idx")
+    infinigram.build(write_jsonl(str(tmp_path / "a.jsonl"), docs[:5]), idx, progress=False)
+    before = open(os.path.join(idx, "index.json"), "rb").read()
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if os.path.abspath(p) == idx else real(p, mode, **k))
+    new = write_jsonl(str(tmp_path / "b.jsonl"), docs[5:8])
+    with pytest.raises(infinigram.InfinigramError, match="not writable"):
+        append(idx, new, progress=False)
+    with pytest.raises(infinigram.InfinigramError, match="not writable"):
+        compact(idx, progress=False)
+    assert open(os.path.join(idx, "index.json"), "rb").read() == before
+    assert sorted(os.listdir(idx)) == sorted(x for x in os.listdir(idx) if not x.startswith("."))

@@ -136,6 +136,18 @@ def test_page_and_openapi(client):
     assert ref.split("/")[-1] in spec["components"]["schemas"]
 
 
+def test_docs_page_without_swagger_bundle(built, monkeypatch):
+    """Without the swagger-ui-bundle package /docs answers a JSON 404 naming
+    it (never a CDN page); the schema stays at /openapi.json."""
+    from infinigram.server import app as app_module
+
+    monkeypatch.setattr(app_module, "_swagger_ui_dir", lambda: None)
+    with TestClient(create_app({"sa": built["sa"].path})) as c:
+        r = c.get("/docs")
+        assert r.status_code == 404 and "swagger-ui-bundle" in r.json()["error"]["message"]
+        assert c.get("/openapi.json").status_code == 200
+
+
 # ------------------------------------------------------ v1 against Index
 @pytest.mark.parametrize("name", NAMES)
 def test_count_find_count_many(client, built, name):
